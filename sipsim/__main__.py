@@ -1,0 +1,2 @@
+from sipsim.cli import main
+raise SystemExit(main())
