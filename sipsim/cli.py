@@ -1,0 +1,50 @@
+"""sipsim's command line. Each command lives in sipsim/commands/<name>.py with add_parser() and run()."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from sipsim import __version__
+from sipsim.errors import UserError
+
+COMMANDS = ("run", "certs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sipsim",
+        description="Simulate SIP trunk endpoints (CUCM clusters, SBCs) over mutual TLS on loopback.",
+    )
+    parser.add_argument("--version", action="version", version=f"sipsim {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log connection-level events")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"sipsim.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"sipsim.commands.{name}":
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        print(f"sipsim: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("sipsim: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,50 @@
+"""`sipsim run SCENARIO`: start the lab's nodes on loopback, place its calls, print the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import trio
+from rich.console import Console
+
+from sipsim.errors import UserError
+from sipsim.lab.loader import load_scenario
+from sipsim.report.table import print_report
+from sipsim.runtime.runner import LabRunner
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="run a lab scenario and print its report",
+                       description="Start every node of the scenario on loopback, place its calls over "
+                                   "mutual TLS and print one row per call.")
+    p.add_argument("scenario", type=Path, help="scenario file (TOML), e.g. scenarios/seed-000-self-signed.toml")
+    p.add_argument("--report", type=Path, metavar="FILE.json", help="write the JSON report here")
+    p.add_argument("--port-offset", type=int, default=0, metavar="N",
+                   help="add N to every port of the lab (to run two labs side by side)")
+    p.add_argument("--quiet", action="store_true", help="print only the summary line")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    scenario = load_scenario(args.scenario)
+    if not scenario.calls:
+        raise UserError(f"{args.scenario}: no [[call]] to place: add one (see docs/scenarios.md)")
+    runner = LabRunner(scenario, port_offset=args.port_offset)
+    result = trio.run(runner.run)
+    console = Console()
+    for line in result.pki_events:
+        if not line.startswith("kept"):
+            console.print(f"[dim]pki: {line}[/]")
+    if not args.quiet:
+        print_report(result, console)
+    console.print(f"{len(result.calls)} calls: {result.answered} answered, {result.failed} failed "
+                  f"in {result.duration_s:.2f} s")
+    if args.report:
+        try:
+            args.report.parent.mkdir(parents=True, exist_ok=True)
+            args.report.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        except OSError as e:
+            raise UserError(f"{args.report}: cannot write the report: {e.strerror}") from None
+        console.print(f"report: {args.report}")
+    return 0

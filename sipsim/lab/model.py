@@ -1,0 +1,174 @@
+"""The scenario model: what a lab is made of, in CUCM's words. Pure data, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SECURITY_MODES = ("non_secure", "authenticated", "encrypted")
+SUBJECT_MISMATCH_ACTIONS = ("tls_alert", "close", "drop", "sip_403", "sip_503")
+DISTRIBUTIONS = ("round_robin", "random", "ordered", "weighted", "call_id_hash")
+TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
+PHONE_BEHAVIOURS = ("answer", "busy", "reject", "no_answer")
+
+
+@dataclass(frozen=True)
+class CertSpec:
+    """A node's CallManager identity certificate."""
+
+    key: str = "rsa2048"
+    hash: str = "sha256"
+    days: int = 3650
+    sans: tuple[str, ...] = ()
+    cn: str | None = None  # default: the node's FQDN
+    not_before: str | None = None  # ISO date, for mismatch labs (e.g. an expired certificate)
+    not_after: str | None = None
+    subject: tuple[tuple[str, str], ...] = ()  # extra attributes: OU, O, L, ST, C
+
+
+@dataclass(frozen=True)
+class NodeTLS:
+    min_version: str = "1.2"
+    max_version: str = "1.3"
+    ciphers: str | None = None  # OpenSSL list or a CUCM preset name; None = the mode's default
+    handshake_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    cluster: str
+    fqdn: str
+    address: str
+    cert: CertSpec = CertSpec()
+    tls: NodeTLS = NodeTLS()
+    trust: tuple[str, ...] | None = None  # None = automatic (the seed's upload steps)
+    trust_exclude: tuple[str, ...] = ()
+
+    @property
+    def cn(self) -> str:
+        return self.cert.cn or self.fqdn
+
+
+@dataclass(frozen=True)
+class SecurityProfile:
+    name: str
+    device_security_mode: str = "encrypted"
+    incoming_transport: str = "TLS"
+    outgoing_transport: str = "TLS"
+    x509_subject_name: tuple[str, ...] = ()
+    incoming_port: int = 5061
+    transmit_security_status: bool = False
+    subject_mismatch: str = "tls_alert"
+    wildcards: bool = False
+
+
+@dataclass(frozen=True)
+class Destination:
+    host: str
+    port: int = 5060
+    sort_order: int = 1
+    weight: int = 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Trunk:
+    name: str
+    cluster: str
+    security_profile: str
+    callmanager_group: tuple[str, ...]
+    destinations: tuple[Destination, ...]
+    run_on_all_active_nodes: bool = False
+    distribution: str = "round_robin"
+    srtp_allowed: bool = False
+
+
+@dataclass(frozen=True)
+class RoutePatternSpec:
+    pattern: str
+    trunk: str
+    partition: str = ""
+
+
+@dataclass(frozen=True)
+class Phone:
+    dn: str
+    node: str
+    cluster: str
+    behaviour: str = "answer"
+    answer_delay: float = 0.0
+
+
+@dataclass
+class Cluster:
+    name: str
+    version: str = ""
+    domain: str = ""
+    nodes: list[Node] = field(default_factory=list)
+    profiles: list[SecurityProfile] = field(default_factory=list)
+    trunks: list[Trunk] = field(default_factory=list)
+    route_patterns: list[RoutePatternSpec] = field(default_factory=list)
+    phones: list[Phone] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    caller: str
+    called: str
+    hold: float | None = None  # None = the run's hold time
+    repeat: int = 1
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    hold: float = 0.0  # seconds a call stays up before the caller hangs up
+    interval: float = 0.0  # seconds between call starts
+    concurrency: int = 1  # calls in progress at once
+    call_timeout: float = 32.0  # Timer B (64·T1)
+    seed: int = 1
+
+
+@dataclass
+class Scenario:
+    name: str
+    path: Path
+    description: str = ""
+    pki: str = "self-signed"
+    certs_dir: Path = Path("certs")
+    clusters: list[Cluster] = field(default_factory=list)
+    calls: list[CallSpec] = field(default_factory=list)
+    run: RunSettings = RunSettings()
+    expect: dict = field(default_factory=dict)
+
+    # lookups -----------------------------------------------------------------------------------
+    def nodes(self) -> list[Node]:
+        return [n for c in self.clusters for n in c.nodes]
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes():
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def cluster(self, name: str) -> Cluster:
+        for c in self.clusters:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def phone(self, dn: str) -> Phone | None:
+        for c in self.clusters:
+            for p in c.phones:
+                if p.dn == dn:
+                    return p
+        return None
+
+    def profile(self, cluster: str, name: str) -> SecurityProfile:
+        for p in self.cluster(cluster).profiles:
+            if p.name == name:
+                return p
+        raise KeyError(name)

@@ -1,0 +1,119 @@
+"""What follows from a scenario: where names resolve, who trusts whom, which trunks run where.
+
+Trust follows seed 000's upload steps: every node that can open a TLS connection to another node (a
+trunk running on it has a destination that resolves to that node) and that node must trust each
+other's CallManager certificate (self-signed) — or, with a CA-signed lab, the CA root (seed 003).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from dataclasses import dataclass
+
+from sipsim.lab import model as m
+
+
+@dataclass(frozen=True)
+class Resolved:
+    address: str
+    port: int
+    node: m.Node | None  # None: the address belongs to no node of the lab
+
+
+class DnsFailure(LookupError):
+    """A destination host name that the lab's own host table cannot resolve (CUCM: Local=3)."""
+
+
+class Topology:
+    def __init__(self, scenario: m.Scenario):
+        self.scenario = scenario
+        self._by_name: dict[str, m.Node] = {}
+        self._by_address: dict[str, m.Node] = {}
+        for node in scenario.nodes():
+            self._by_name[node.fqdn.casefold()] = node
+            self._by_name[node.name.casefold()] = node
+            self._by_address[node.address] = node
+
+    # names ----------------------------------------------------------------------------------
+    def resolve(self, dest: m.Destination) -> Resolved:
+        host = dest.host
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            node = self._by_name.get(host.casefold())
+            if node is None:
+                raise DnsFailure(host) from None
+            return Resolved(node.address, dest.port, node)
+        return Resolved(host, dest.port, self._by_address.get(host))
+
+    def node_at(self, address: str) -> m.Node | None:
+        return self._by_address.get(address)
+
+    # trunks -------------------------------------------------------------------------------------
+    def trunk_nodes(self, trunk: m.Trunk) -> list[m.Node]:
+        """The nodes a trunk runs on: its device pool's CallManager group, or every node of the
+        cluster with "Run on all active Unified CM nodes"."""
+        cluster = self.scenario.cluster(trunk.cluster)
+        if trunk.run_on_all_active_nodes:
+            return list(cluster.nodes)
+        return [self.scenario.node(n) for n in trunk.callmanager_group]
+
+    def trunks_on(self, node: m.Node) -> list[m.Trunk]:
+        cluster = self.scenario.cluster(node.cluster)
+        return [t for t in cluster.trunks if node in self.trunk_nodes(t)]
+
+    def profile_of(self, trunk: m.Trunk) -> m.SecurityProfile:
+        return self.scenario.profile(trunk.cluster, trunk.security_profile)
+
+    def listen_ports(self, node: m.Node) -> list[int]:
+        ports = {self.profile_of(t).incoming_port for t in self.trunks_on(node)}
+        return sorted(ports) or [5061]
+
+    def inbound_trunks(self, node: m.Node, port: int) -> list[tuple[m.Trunk, m.SecurityProfile]]:
+        found = []
+        for trunk in self.trunks_on(node):
+            profile = self.profile_of(trunk)
+            if profile.incoming_port == port:
+                found.append((trunk, profile))
+        return found
+
+    def origin_node(self, trunk: m.Trunk, phone: m.Phone, rng: random.Random) -> tuple[m.Node, str]:
+        """Which node sends a call from ``phone`` over ``trunk``, and why (for the trace)."""
+        nodes = self.trunk_nodes(trunk)
+        home = self.scenario.node(phone.node)
+        if home in nodes:
+            rule = "run on all active nodes: the calling phone's node" if trunk.run_on_all_active_nodes else \
+                "the calling phone's node is in the trunk's CallManager group"
+            return home, rule
+        choice = rng.choice(nodes)
+        return choice, "the calling phone's node is not in the trunk's CallManager group: a node of the group at random"
+
+    # trust --------------------------------------------------------------------------------------
+    def peers(self) -> set[frozenset[str]]:
+        """Pairs of node names that may open TLS connections to each other."""
+        pairs: set[frozenset[str]] = set()
+        for cluster in self.scenario.clusters:
+            for trunk in cluster.trunks:
+                for origin in self.trunk_nodes(trunk):
+                    for dest in trunk.destinations:
+                        try:
+                            target = self.resolve(dest).node
+                        except DnsFailure:
+                            continue
+                        if target is not None and target.name != origin.name:
+                            pairs.add(frozenset((origin.name, target.name)))
+        return pairs
+
+    def trusted_names(self, node: m.Node) -> list[str]:
+        """The CNs whose certificates (or CAs) this node holds as CallManager-trust."""
+        if node.trust is not None:
+            names = list(node.trust)
+        else:
+            names = []
+            for pair in sorted(self.peers(), key=sorted):
+                if node.name in pair:
+                    (other,) = pair - {node.name}
+                    names.append(self.scenario.node(other).cn)
+        excluded = {e.casefold() for e in node.trust_exclude}
+        return [n for n in names if n.casefold() not in excluded]

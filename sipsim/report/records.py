@@ -1,0 +1,72 @@
+"""What a run produces: one record per call placed (every call has exactly one outcome) and one per
+connection attempt, in the JSON report's shape."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Attempt:
+    destination: str
+    destination_node: str | None
+    reason: str | None  # None: this attempt carried the call
+    detail: str | None
+    ms: float
+
+
+@dataclass
+class CallRecord:
+    id: int
+    caller: str
+    called: str
+    pattern: str | None = None
+    partition: str | None = None
+    trunk: str | None = None
+    origin_node: str | None = None
+    origin_rule: str | None = None
+    destination: str | None = None
+    destination_node: str | None = None
+    distribution: str | None = None
+    outcome: str = "failed"  # "answered" or "failed"
+    status: int | None = None
+    reason: str | None = None
+    detail: str | None = None
+    tls_version: str | None = None
+    cipher: str | None = None
+    peer_subject: str | None = None
+    peer_san: list[str] = field(default_factory=list)
+    setup_ms: float | None = None
+    call_id: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    calls: list[CallRecord]
+    duration_s: float
+    pki_events: list[str] = field(default_factory=list)
+    connections: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def answered(self) -> int:
+        return sum(1 for c in self.calls if c.outcome == "answered")
+
+    @property
+    def failed(self) -> int:
+        return len(self.calls) - self.answered
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "duration_s": round(self.duration_s, 3),
+            "summary": {"calls": len(self.calls), "answered": self.answered, "failed": self.failed},
+            "calls": [c.to_dict() for c in self.calls],
+            "connections": self.connections,
+            "pki": self.pki_events,
+        }

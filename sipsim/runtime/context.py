@@ -1,0 +1,108 @@
+"""What the nodes of one lab share at run time: the scenario, its topology and PKI, TLS contexts,
+the key log, and the register of handshakes each server refused (so a client's report can say *why*
+the peer refused it — the server's own reason, not just the alert that reached the client)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import trio
+
+from sipsim.lab import model as m
+from sipsim.lab.topology import Topology
+from sipsim.pki.material import IdentitySpec, LabPKI, ensure_lab_pki
+from sipsim.tls import TLSConfig, build_context
+
+
+@dataclass
+class ServerView:
+    reason: str
+    detail: str
+    node: str
+    action: str = "tls_alert"
+
+
+def identity_specs(scenario: m.Scenario) -> list[IdentitySpec]:
+    specs = []
+    for node in scenario.nodes():
+        c = node.cert
+        specs.append(
+            IdentitySpec(cn=node.cn, sans=tuple(c.sans), key=c.key, hash=c.hash, days=c.days,
+                         not_before=c.not_before, not_after=c.not_after, subject=dict(c.subject))
+        )
+    return specs
+
+
+def prepare_pki(scenario: m.Scenario, *, force: bool = False, base: Path | None = None) -> LabPKI:
+    directory = scenario.certs_dir if scenario.certs_dir.is_absolute() else (base or Path.cwd()) / scenario.certs_dir
+    return ensure_lab_pki(directory, scenario.pki, identity_specs(scenario), force=force)
+
+
+class LabContext:
+    def __init__(self, scenario: m.Scenario, pki: LabPKI, *, port_offset: int = 0,
+                 keylog: Callable[[bytes], None] | None = None, connect_timeout: float = 5.0):
+        self.scenario = scenario
+        self.topology = Topology(scenario)
+        self.pki = pki
+        self.port_offset = port_offset
+        self.keylog = keylog
+        self.connect_timeout = connect_timeout
+        self._contexts: dict[tuple, Any] = {}
+        self._server_views: dict[tuple[str, int], ServerView] = {}
+        self._server_events: dict[tuple[str, int], trio.Event] = {}
+        self.trace_hooks: list[Callable[..., None]] = []
+
+    def port(self, port: int) -> int:
+        return port + self.port_offset
+
+    # TLS ----------------------------------------------------------------------------------------
+    def tls_config(self, node: m.Node, mode: str) -> TLSConfig:
+        files = self.pki.files(node.cn)
+        trust = []
+        for cn in self.topology.trusted_names(node):
+            path = self.pki.trust_file(cn)
+            if path not in trust:
+                trust.append(path)
+        return TLSConfig(
+            cert_file=files.cert, key_file=files.key, chain_files=tuple(files.chain),
+            trust_files=tuple(trust), min_version=node.tls.min_version, max_version=node.tls.max_version,
+            ciphers=node.tls.ciphers, mode=mode, require_peer_cert=True,
+            handshake_timeout=node.tls.handshake_timeout,
+        )
+
+    def _context(self, node: m.Node, mode: str, server_side: bool):
+        key = (node.name, mode, server_side)
+        ctx = self._contexts.get(key)
+        if ctx is None:
+            ctx = self._contexts[key] = build_context(self.tls_config(node, mode), server_side)
+        return ctx
+
+    def server_context(self, node: m.Node, candidates: list[tuple[m.Trunk, m.SecurityProfile]]):
+        mode = candidates[0][1].device_security_mode if candidates else "encrypted"
+        return self._context(node, mode, True)
+
+    def client_context(self, node: m.Node, profile: m.SecurityProfile):
+        return self._context(node, profile.device_security_mode, False)
+
+    # what servers refused -------------------------------------------------------------------------
+    def note_server_failure(self, remote: tuple[str, int], reason: str, detail: str, node: str,
+                            action: str = "tls_alert") -> None:
+        key = (remote[0], remote[1])
+        self._server_views[key] = ServerView(reason, detail, node, action)
+        self._server_events.setdefault(key, trio.Event()).set()
+
+    async def server_view(self, local: tuple[str, int] | None, wait: float = 0.3) -> ServerView | None:
+        """The server's verdict on the connection we opened from ``local``, if it refused us."""
+        if local is None:
+            return None
+        key = (local[0], local[1])
+        if key not in self._server_views:
+            with trio.move_on_after(wait):
+                await self._server_events.setdefault(key, trio.Event()).wait()
+        return self._server_views.get(key)
+
+    def trace_message(self, node: m.Node, conn, direction: str, message) -> None:
+        for hook in self.trace_hooks:
+            hook(node, conn, direction, message)

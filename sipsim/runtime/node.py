@@ -1,0 +1,366 @@
+"""A node (one CUCM server) at run time: its listener on 127.0.0.x:5061, its TLS connections, its
+SIP endpoint and its timers. One trio task tree per node; a bad connection never takes it down."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from sipsim.lab import model as m
+from sipsim.lab.subjects import describe_rejection, matching_name
+from sipsim.runtime.connection import SipConnection
+from sipsim.runtime.timers import TimerQueue
+from sipsim.sip import events as ev
+from sipsim.sip.endpoint import Endpoint, EndpointConfig
+from sipsim.tls import TLSFailure, TLSStream
+
+if TYPE_CHECKING:
+    from sipsim.runtime.context import LabContext
+
+log = logging.getLogger("sipsim.node")
+
+#: what a phone does with a call, as a final status (None: answer with 200)
+BEHAVIOUR_STATUS = {"answer": 200, "busy": 486, "reject": 603, "no_answer": None}
+
+
+class ConnectFailure(Exception):
+    """An outbound connection could not be used for SIP: TCP refused, timeout, or TLS failed."""
+
+    def __init__(self, reason: str, detail: str, record: Any = None, local: tuple[str, int] | None = None):
+        super().__init__(detail)
+        self.reason, self.detail, self.record, self.local = reason, detail, record, local
+
+
+@dataclass
+class CallWaiter:
+    """What the lab runner waits on for one call it placed."""
+
+    final: trio.Event = field(default_factory=trio.Event)
+    ended: trio.Event = field(default_factory=trio.Event)
+    progress: list[int] = field(default_factory=list)
+    status: int | None = None
+    reason: str | None = None
+    answered: bool = False
+    ended_by: str | None = None
+
+
+@dataclass
+class InboundCall:
+    call_id: str
+    node: str
+    conn: SipConnection
+    caller: str
+    called: str
+    status: int | None = None
+
+
+class NodeRuntime:
+    def __init__(self, node: m.Node, lab: "LabContext"):
+        self.node = node
+        self.lab = lab
+        self.cluster = lab.scenario.cluster(node.cluster)
+        self.ports = [lab.port(p) for p in lab.topology.listen_ports(node)]
+        self.endpoint = Endpoint(
+            EndpointConfig(
+                host=node.address,
+                port=self.ports[0],
+                transport="TLS",
+                user_agent=f"Cisco-CUCM{self.cluster.version or ''} (sipsim)",
+            )
+        )
+        self.timers = TimerQueue()
+        self.conns: dict[int, SipConnection] = {}
+        self.pool: dict[tuple[str, str, int], SipConnection] = {}
+        self._pool_locks: dict[tuple[str, str, int], trio.Lock] = {}
+        self.waiters: dict[str, CallWaiter] = {}
+        self.options_waiters: dict[Any, CallWaiter] = {}
+        self.inbound_calls: dict[str, InboundCall] = {}
+        self.inbound_failures: list[TLSFailure] = []
+        self._nursery: trio.Nursery | None = None
+
+    # life cycle -----------------------------------------------------------------------------------
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            listeners = []
+            for port in self.ports:
+                try:
+                    listeners += await trio.open_tcp_listeners(port, host=self.node.address)
+                except OSError as e:
+                    from sipsim.errors import UserError
+
+                    hint = "another sipsim or SIP server is using it" if e.errno == errno.EADDRINUSE else e.strerror
+                    raise UserError(
+                        f"node {self.node.name}: cannot listen on {self.node.address}:{port} ({hint}); "
+                        "stop it or change the node's address / the profile's incoming_port"
+                    ) from None
+            nursery.start_soon(self.timers.run, self._timer_fired)
+            for listener in listeners:
+                nursery.start_soon(self._accept_loop, listener)
+            task_status.started()
+
+    async def _accept_loop(self, listener: trio.SocketListener) -> None:
+        port = listener.socket.getsockname()[1]
+        async with listener:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as e:  # EMFILE and friends: wait, do not die
+                    log.warning("%s: accept failed: %s", self.node.name, e)
+                    await trio.sleep(0.1)
+                    continue
+                self._nursery.start_soon(self._inbound, stream, port)
+
+    # inbound --------------------------------------------------------------------------------------
+    async def _inbound(self, tcp: trio.SocketStream, port: int) -> None:
+        try:
+            remote = tcp.socket.getpeername()[:2]
+            local = tcp.socket.getsockname()[:2]
+        except OSError:
+            await tcp.aclose()
+            return
+        candidates = self.lab.topology.inbound_trunks(self.node, port - self.lab.port_offset)
+        verdict: dict[str, Any] = {}
+        peer = self.lab.topology.node_at(remote[0])
+        who = f"{peer.name} ({remote[0]})" if peer else f"{remote[0]}:{remote[1]}"
+
+        def peer_check(leaf) -> str | None:
+            for trunk, profile in candidates:
+                if matching_name(leaf.cn, leaf.sans, profile.x509_subject_name, wildcards=profile.wildcards):
+                    verdict["trunk"] = trunk
+                    return None
+            profile = candidates[0][1] if candidates else None
+            sentence = describe_rejection(
+                leaf.cn, leaf.sans,
+                [n for _, p in candidates for n in p.x509_subject_name],
+                profile.name if profile else "(none)",
+                f"{who}, calling {self.node.name},",
+            )
+            verdict["rejection"] = sentence
+            verdict["action"] = profile.subject_mismatch if profile else "tls_alert"
+            return sentence if verdict["action"] == "tls_alert" else None
+
+        ctx = self.lab.server_context(self.node, candidates)
+        tls = TLSStream(tcp, ctx, server_side=True, peer_check=peer_check, keylog=self.lab.keylog,
+                        local=local, remote=remote)
+        try:
+            await tls.do_handshake()
+        except TLSFailure as failure:
+            self.inbound_failures.append(failure)
+            self.lab.note_server_failure(remote, failure.reason, failure.detail, self.node.name)
+            log.info("%s: TLS handshake from %s failed: %s", self.node.name, who, failure.detail)
+            await _quiet_close(tcp)
+            return
+        except Exception as e:  # never let one connection take the node down
+            self.lab.note_server_failure(remote, "tls_handshake_failed", f"{who}: {e}", self.node.name)
+            log.info("%s: connection from %s failed: %s", self.node.name, who, e)
+            await _quiet_close(tcp)
+            return
+        conn = SipConnection(tls, "inbound", local, remote, record=tls.record,
+                             trunk=verdict.get("trunk").name if verdict.get("trunk") else None,
+                             peer_node=peer.name if peer else None)
+        if "rejection" in verdict:
+            action = verdict["action"]
+            self.lab.note_server_failure(remote, "subject_not_allowed", verdict["rejection"], self.node.name, action)
+            if action == "close":
+                await conn.aclose()
+                return
+            if action == "drop":
+                conn.mute = True
+            else:
+                conn.reject_status = 403 if action == "sip_403" else 503
+        await self._run_connection(conn)
+
+    # outbound -------------------------------------------------------------------------------------
+    async def connect(self, trunk: m.Trunk, address: str, port: int, peer: m.Node | None) -> SipConnection:
+        key = (trunk.name, address, port)
+        lock = self._pool_locks.setdefault(key, trio.Lock())
+        async with lock:
+            conn = self.pool.get(key)
+            if conn is not None and not conn.closed:
+                return conn
+            conn = await self._open(trunk, address, port, peer)
+            self.pool[key] = conn
+            self._nursery.start_soon(self._run_connection, conn)
+            return conn
+
+    async def _open(self, trunk: m.Trunk, address: str, port: int, peer: m.Node | None) -> SipConnection:
+        target = f"{peer.name} ({address}:{port})" if peer else f"{address}:{port}"
+        try:
+            with trio.fail_after(self.lab.connect_timeout):
+                tcp = await trio.open_tcp_stream(address, port, local_address=self.node.address)
+        except trio.TooSlowError:
+            raise ConnectFailure("timeout", f"{self.node.name} could not open TCP to {target} within "
+                                 f"{self.lab.connect_timeout:g} s: is the destination address right?") from None
+        except OSError as e:
+            refused = "refused" in str(e).lower() or getattr(e, "errno", None) == errno.ECONNREFUSED
+            if refused:
+                raise ConnectFailure("connect_refused", f"{target} refused the TCP connection from "
+                                     f"{self.node.name}: nothing listens there; check the destination port "
+                                     "against the peer's incoming port and that the peer node is up") from None
+            raise ConnectFailure("connect_failed", f"{self.node.name} could not connect to {target}: {e}") from None
+        local = tcp.socket.getsockname()[:2]
+        profile = self.lab.topology.profile_of(trunk)
+        verdict: dict[str, str] = {}
+
+        def peer_check(leaf) -> str | None:
+            if matching_name(leaf.cn, leaf.sans, profile.x509_subject_name, wildcards=profile.wildcards):
+                return None
+            verdict["rejection"] = describe_rejection(
+                leaf.cn, leaf.sans, profile.x509_subject_name, profile.name,
+                f"{target}, called by {self.node.name} over trunk {trunk.name},",
+            )
+            return verdict["rejection"] if profile.subject_mismatch == "tls_alert" else None
+
+        ctx = self.lab.client_context(self.node, profile)
+        tls = TLSStream(tcp, ctx, server_side=False, peer_check=peer_check, keylog=self.lab.keylog,
+                        local=local, remote=(address, port))
+        try:
+            await tls.do_handshake()
+        except TLSFailure as failure:
+            await _quiet_close(tcp)
+            raise ConnectFailure(failure.reason, failure.detail, failure.record, local) from None
+        except Exception as e:
+            await _quiet_close(tcp)
+            raise ConnectFailure("tls_handshake_failed", f"TLS with {target} failed: {e}", None, local) from None
+        if "rejection" in verdict:
+            await _quiet_close(tls)
+            raise ConnectFailure("subject_not_allowed", verdict["rejection"], tls.record, local)
+        return SipConnection(tls, "outbound", local, (address, port), record=tls.record, trunk=trunk.name,
+                             peer_node=peer.name if peer else None)
+
+    # connections ----------------------------------------------------------------------------------
+    async def _run_connection(self, conn: SipConnection) -> None:
+        self.conns[conn.id] = conn
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(conn.writer)
+                await conn.reader(self._deliver)
+                nursery.cancel_scope.cancel()
+        finally:
+            self.conns.pop(conn.id, None)
+            await conn.aclose()
+
+    def _deliver(self, conn: SipConnection, data: bytes) -> None:
+        now = trio.current_time()
+        if data:
+            self.endpoint.receive_data(conn.id, data, now)
+        else:
+            for key, c in list(self.pool.items()):
+                if c is conn:
+                    del self.pool[key]
+            self.endpoint.connection_lost(conn.id, now)
+        self.pump()
+
+    def _timer_fired(self, key, now: float) -> None:
+        self.endpoint.timer_fired(key, now)
+        self.pump()
+
+    def pump(self) -> None:
+        """Carry out everything the SIP core asked for."""
+        for action in self.endpoint.drain():
+            kind = type(action)
+            if kind is ev.Transmit:
+                conn = self.conns.get(action.conn)
+                if conn is not None:
+                    conn.transmit(action.data)
+                    self.lab.trace_message(self.node, conn, "out", action.message)
+            elif kind is ev.StartTimer:
+                self.timers.start(action.key, action.delay)
+            elif kind is ev.CancelTimer:
+                self.timers.cancel(action.key)
+            elif kind is ev.IncomingCall:
+                self._incoming(action)
+            elif kind is ev.CallProgress:
+                w = self.waiters.get(action.call_id)
+                if w:
+                    w.progress.append(action.status)
+            elif kind is ev.CallAnswered:
+                w = self.waiters.get(action.call_id)
+                if w:
+                    w.status, w.answered = action.status, True
+                    w.final.set()
+            elif kind is ev.CallFailed:
+                w = self.waiters.get(action.call_id)
+                if w:
+                    w.status, w.reason = action.status, action.reason
+                    w.final.set()
+                    w.ended.set()
+                inbound = self.inbound_calls.get(action.call_id)
+                if inbound and inbound.status is None:
+                    inbound.status = action.status
+            elif kind is ev.CallEnded:
+                w = self.waiters.get(action.call_id)
+                if w:
+                    w.ended_by = action.by
+                    w.final.set()
+                    w.ended.set()
+            elif kind is ev.OptionsResult:
+                w = self.options_waiters.pop(action.key, None)
+                if w:
+                    w.status, w.reason = action.status, action.reason
+                    w.final.set()
+            elif kind is ev.ProtocolError:
+                log.info("%s: bad SIP from connection %s: %s", self.node.name, action.conn, action.error)
+
+    def _incoming(self, call: ev.IncomingCall) -> None:
+        now = trio.current_time()
+        conn = self.conns.get(call.conn)
+        request = call.request
+        called = _uri_user(request.uri)
+        caller = _uri_user(_strip_name_addr(request.headers.get("From", "")))
+        self.inbound_calls[call.call_id] = InboundCall(call.call_id, self.node.name, conn, caller, called)
+        forced = getattr(conn, "reject_status", None)
+        if forced:
+            self.endpoint.reject(call.call_id, now, status=forced)
+            return
+        phone = self.lab.scenario.phone(called)
+        if phone is None or phone.cluster != self.node.cluster:
+            self.endpoint.reject(call.call_id, now, status=404)
+            return
+        status = BEHAVIOUR_STATUS[phone.behaviour]
+        if status is None:  # rings until the caller gives up
+            self.endpoint.answer(call.call_id, now, status=200, delay=math.inf)
+        elif status == 200:
+            self.endpoint.answer(call.call_id, now, status=200, delay=phone.answer_delay)
+        else:
+            self.endpoint.reject(call.call_id, now, status=status)
+
+    # calls the lab places -------------------------------------------------------------------------
+    def place_call(self, conn: SipConnection, caller: str, called: str, address: str, port: int,
+                   headers: tuple = ()) -> tuple[str, CallWaiter]:
+        now = trio.current_time()
+        call_id = self.endpoint.place_call(conn.id, now, caller=caller, called=called,
+                                           request_uri=f"sip:{called}@{address}:{port}", sdp=True,
+                                           headers=headers)
+        waiter = self.waiters[call_id] = CallWaiter()
+        self.pump()
+        return call_id, waiter
+
+    def hang_up(self, call_id: str) -> None:
+        self.endpoint.hang_up(call_id, trio.current_time())
+        self.pump()
+
+
+def _strip_name_addr(value: str) -> str:
+    if "<" in value:
+        return value[value.index("<") + 1 : value.index(">")] if ">" in value else value
+    return value.split(";", 1)[0]
+
+
+def _uri_user(uri: str) -> str:
+    rest = uri.split(":", 1)[1] if ":" in uri else uri
+    return rest.split("@", 1)[0] if "@" in rest else ""
+
+
+async def _quiet_close(stream) -> None:
+    with trio.move_on_after(0.5):
+        try:
+            await stream.aclose()
+        except Exception:
+            pass
