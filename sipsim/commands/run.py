@@ -9,6 +9,7 @@ import trio
 from rich.console import Console
 
 from sipsim.errors import UserError
+from sipsim.lab.expect import check as check_expectations
 from sipsim.lab.loader import load_scenario
 from sipsim.report.table import print_report
 from sipsim.runtime.runner import LabRunner
@@ -40,6 +41,16 @@ def run(args) -> int:
         print_report(result, console)
     console.print(f"{len(result.calls)} calls: {result.answered} answered, {result.failed} failed "
                   f"in {result.duration_s:.2f} s")
+    status = 0
+    if scenario.expect:
+        result.expectations = check_expectations(scenario.expect, result, result.trunk_status)
+        if result.expectations:
+            console.print(f"[red bold]{len(result.expectations)} expectation(s) of {args.scenario} do not hold:[/]")
+            for line in result.expectations:
+                console.print(f"  [red]✗[/] {line}", soft_wrap=True)
+            status = 1
+        else:
+            console.print(f"[green]every expectation of {args.scenario} holds[/]")
     if args.report:
         try:
             args.report.parent.mkdir(parents=True, exist_ok=True)
@@ -47,4 +58,4 @@ def run(args) -> int:
         except OSError as e:
             raise UserError(f"{args.report}: cannot write the report: {e.strerror}") from None
         console.print(f"report: {args.report}")
-    return 0
+    return status

@@ -14,6 +14,7 @@ from typing import Any
 
 from sipsim.errors import UserError
 from sipsim.lab import model as m
+from sipsim.lab.expect import validate as validate_expect
 from sipsim.lab.routing import PatternError, RoutePattern
 from sipsim.lab.subjects import SubjectListError, parse_subject_list
 
@@ -134,6 +135,7 @@ def _scenario(path: Path, raw: dict[str, Any]) -> m.Scenario:
         )
         sec.done()
     scenario.expect = top.get("expect", dict, {})
+    validate_expect(scenario.expect, path)
     top.done()
     _check_references(scenario)
     return scenario
@@ -299,7 +301,22 @@ def _trunk(path: Path, cluster: m.Cluster, raw: dict[str, Any]) -> m.Trunk:
         run_on_all_active_nodes=sec.get("run_on_all_active_nodes", bool, False),
         distribution=sec.get("distribution", str, "round_robin", choices=m.DISTRIBUTIONS),
         srtp_allowed=sec.get("srtp_allowed", bool, False),
+        failover=sec.get("failover", bool, False),
+        failover_on=tuple(sec.get("failover_on", list, list(m.FAILOVER_CAUSES))),
+        max_attempts=sec.get("max_attempts", int, len(destinations)),
+        options_ping=sec.get("options_ping", bool, False),
+        ping_interval=sec.get("ping_interval", float, 60.0),
+        ping_interval_out_of_service=sec.get("ping_interval_out_of_service", float, 120.0),
+        ping_retry_timer=sec.get("ping_retry_timer", float, 0.5),
+        ping_retry_count=sec.get("ping_retry_count", int, 6),
     )
+    for cause in trunk.failover_on:
+        if cause not in m.FAILOVER_CAUSES and not cause.isdigit():
+            raise sec.fail("failover_on", f"{cause!r} is not a cause; use any of {', '.join(m.FAILOVER_CAUSES)} or a SIP status like \"486\"")
+    if not 1 <= trunk.max_attempts <= MAX_DESTINATIONS:
+        raise sec.fail("max_attempts", f"must be 1 to {MAX_DESTINATIONS}")
+    if not 5 <= trunk.ping_interval <= 600:
+        raise sec.fail("ping_interval", "must be 5 to 600 seconds (CUCM's range)")
     sec.done()
     return trunk
 

@@ -10,6 +10,8 @@ SUBJECT_MISMATCH_ACTIONS = ("tls_alert", "close", "drop", "sip_403", "sip_503")
 DISTRIBUTIONS = ("round_robin", "random", "ordered", "weighted", "call_id_hash")
 TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 PHONE_BEHAVIOURS = ("answer", "busy", "reject", "no_answer")
+#: causes that move a call to the next destination when failover is on ("tls" = any tls_* reason)
+FAILOVER_CAUSES = ("connect_refused", "connect_failed", "timeout", "tls", "subject_not_allowed", "503")
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,14 @@ class Trunk:
     run_on_all_active_nodes: bool = False
     distribution: str = "round_robin"
     srtp_allowed: bool = False
+    failover: bool = False  # [unknown in CUCM] try the next destination when an attempt fails
+    failover_on: tuple[str, ...] = FAILOVER_CAUSES
+    max_attempts: int = 16
+    options_ping: bool = False
+    ping_interval: float = 60.0
+    ping_interval_out_of_service: float = 120.0
+    ping_retry_timer: float = 0.5
+    ping_retry_count: int = 6
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,9 @@ class RunResult:
     duration_s: float
     pki_events: list[str] = field(default_factory=list)
     connections: list[dict[str, Any]] = field(default_factory=list)
+    trunk_status: dict[str, str] = field(default_factory=dict)  # "node/trunk" -> CUCM's words
+    ping_changes: list[dict[str, Any]] = field(default_factory=list)
+    expectations: list[str] | None = None  # None: the scenario states none; []: all hold
 
     @property
     def answered(self) -> int:
@@ -68,5 +71,8 @@ class RunResult:
             "summary": {"calls": len(self.calls), "answered": self.answered, "failed": self.failed},
             "calls": [c.to_dict() for c in self.calls],
             "connections": self.connections,
+            "trunk_status": self.trunk_status,
+            "ping_changes": self.ping_changes,
+            "expectations": self.expectations,
             "pki": self.pki_events,
         }

@@ -107,16 +107,36 @@ class LabRunner:
             headers = (("Call-Info", f"<urn:x-cisco-remotecc:callinfo>;security={level}"),)
         node_rt = self.nodes[origin.name]
         t0 = trio.current_time()
-        dest = order[0]
-        rec.destination = dest.label
+        limit = trunk.max_attempts if trunk.failover else 1
+        for dest in order[:limit]:
+            done = await self._attempt(rec, node_rt, trunk, dest, spec, headers, t0)
+            if done or not _fails_over(trunk, rec.reason, rec.status):
+                break
+        return rec
+
+    async def _attempt(self, rec: CallRecord, node_rt: NodeRuntime, trunk: m.Trunk, dest: m.Destination,
+                       spec: m.CallSpec, headers: tuple, t0: float) -> bool:
+        """One try of the call at one destination. True when the call was carried (answered or a
+        final answer that must not fail over); the record holds this attempt's outcome either way."""
+        topo = self.ctx.topology
         a0 = trio.current_time()
+        rec.destination, rec.destination_node = dest.label, None
+        rec.status = rec.reason = rec.detail = None
+        rec.tls_version = rec.cipher = rec.peer_subject = None
+        rec.peer_san = []
+
+        def attempt_done(reason: str | None, detail: str | None) -> None:
+            rec.reason, rec.detail = reason, detail
+            rec.setup_ms = round((trio.current_time() - t0) * 1000, 1)  # post-dial delay so far
+            rec.attempts.append(Attempt(dest.label, rec.destination_node, reason, detail,
+                                        round((trio.current_time() - a0) * 1000, 1)))
+
         try:
             resolved = topo.resolve(dest)
         except DnsFailure:
-            rec.reason = "dns_failure"
-            rec.detail = f"{dest.host} is not a node of this lab and not an address (CUCM: Local=3)"
-            rec.attempts.append(Attempt(dest.label, None, rec.reason, rec.detail, 0.0))
-            return rec
+            attempt_done("dns_failure", f"{dest.host} is not a node of this lab nor an address "
+                                        "(CUCM: Local=3): correct the destination or the node's fqdn")
+            return False
         rec.destination_node = resolved.node.name if resolved.node else None
         port = self.ctx.port(resolved.port)
         try:
@@ -124,43 +144,59 @@ class LabRunner:
         except ConnectFailure as f:
             reason, detail = f.reason, f.detail
             view = await self.ctx.server_view(f.local) if f.record is not None else None
-            if view is not None and (reason != "subject_not_allowed"):
+            if view is not None and reason != "subject_not_allowed":
                 reason, detail = view.reason, view.detail
-            rec.reason, rec.detail = reason, detail
-            if f.record is not None and f.record.peer_chain:
-                leaf = f.record.peer_chain[0]
-                rec.peer_subject, rec.peer_san = leaf.slash_subject, list(leaf.sans)
-                rec.tls_version, rec.cipher = f.record.version, f.record.cipher
-            rec.attempts.append(Attempt(dest.label, rec.destination_node, reason, detail,
-                                        round((trio.current_time() - a0) * 1000, 1)))
-            return rec
-        record = conn.record
-        if record is not None:
-            rec.tls_version, rec.cipher = record.version, record.cipher
-            if record.peer_chain:
-                leaf = record.peer_chain[0]
-                rec.peer_subject, rec.peer_san = leaf.slash_subject, list(leaf.sans)
+            if f.record is not None:
+                _tls_fields(rec, f.record)
+            attempt_done(reason, detail)
+            return False
+        if conn.record is not None:
+            _tls_fields(rec, conn.record)
         call_id, waiter = node_rt.place_call(conn, spec.caller, spec.called, resolved.address, port, headers)
         rec.call_id = call_id
         await waiter.final.wait()
         rec.status = waiter.status
-        rec.setup_ms = round((trio.current_time() - t0) * 1000, 1)
-        if waiter.answered:
-            rec.outcome = "answered"
-            rec.attempts.append(Attempt(dest.label, rec.destination_node, None, None, rec.setup_ms))
-            hold = spec.hold if spec.hold is not None else s.run.hold
-            if hold:
-                with trio.move_on_after(hold):
-                    await waiter.ended.wait()
-            if not waiter.ended.is_set():
-                node_rt.hang_up(call_id)
-                with trio.move_on_after(s.run.call_timeout):
-                    await waiter.ended.wait()
-        else:
-            rec.reason = waiter.reason or _status_reason(waiter.status)
-            rec.detail = f"{rec.destination_node or dest.label} answered {waiter.status}" if waiter.status else None
-            rec.attempts.append(Attempt(dest.label, rec.destination_node, rec.reason, rec.detail, rec.setup_ms))
-        return rec
+        if not waiter.answered:
+            view = await self.ctx.server_view(conn.local, wait=0) if waiter.status in (403, 503) else None
+            if view is not None and view.reason == "subject_not_allowed":
+                detail = f"{view.detail} (the peer answered {waiter.status}: subject_mismatch = {view.action})"
+                attempt_done("subject_not_allowed", detail)
+            else:
+                who = rec.destination_node or dest.label
+                detail = f"{who} answered {waiter.status}" if waiter.status else \
+                    f"no final answer from {who}: {waiter.reason}"
+                attempt_done(waiter.reason or _status_reason(waiter.status), detail)
+            return False
+        rec.outcome = "answered"
+        attempt_done(None, None)
+        hold = spec.hold if spec.hold is not None else self.scenario.run.hold
+        if hold:
+            with trio.move_on_after(hold):
+                await waiter.ended.wait()
+        if not waiter.ended.is_set():
+            node_rt.hang_up(call_id)
+            with trio.move_on_after(self.scenario.run.call_timeout):
+                await waiter.ended.wait()
+        return True
+
+
+def _tls_fields(rec: CallRecord, record) -> None:
+    rec.tls_version, rec.cipher = record.version, record.cipher
+    if record.peer_chain:
+        leaf = record.peer_chain[0]
+        rec.peer_subject, rec.peer_san = leaf.slash_subject, list(leaf.sans)
+
+
+def _fails_over(trunk: m.Trunk, reason: str | None, status: int | None) -> bool:
+    """Whether this outcome moves the call to the next destination."""
+    if not trunk.failover or reason is None:
+        return False
+    causes = set(trunk.failover_on)
+    if status is not None and str(status) in causes:
+        return True
+    if reason.startswith("tls_") and "tls" in causes:
+        return True
+    return reason in causes
 
 
 def _status_reason(status: int | None) -> str:
