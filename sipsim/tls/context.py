@@ -1,0 +1,204 @@
+"""`build_context(cfg, server_side)`: an OpenSSL context configured like a CUCM node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from OpenSSL import SSL, crypto
+
+from sipsim.errors import UserError
+
+from .certinfo import CertInfo
+from .config import TLSConfig
+from .presets import resolve_ciphers
+
+VERSION_CONSTANTS = {
+    "1.0": SSL.TLS1_VERSION,
+    "1.1": SSL.TLS1_1_VERSION,
+    "1.2": SSL.TLS1_2_VERSION,
+    "1.3": SSL.TLS1_3_VERSION,
+}
+
+
+@dataclass
+class ContextInfo:
+    """Stored as the context's app data: what a `TLSStream` needs to know about its context."""
+
+    cfg: TLSConfig
+    server_side: bool
+    local_chain: list[CertInfo] = field(default_factory=list)
+    ca_names: list[str] = field(default_factory=list)        # CertificateRequest CA list
+    trust: list[CertInfo] = field(default_factory=list)
+    cipher_string: str = ""
+
+
+def load_certificates(path: Path, what: str = "certificate file") -> list[x509.Certificate]:
+    """All certificates in a PEM file (several allowed) or one DER certificate."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{what} {path} does not exist: check the path (or generate the lab PKI)") from None
+    except OSError as exc:
+        raise UserError(f"{what} {path} cannot be read ({exc.strerror}): fix its permissions") from None
+    try:
+        if b"-----BEGIN" in data:
+            certs = x509.load_pem_x509_certificates(data)
+        else:
+            certs = [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        raise UserError(
+            f"{what} {path} holds no readable certificate: it must be PEM (-----BEGIN CERTIFICATE-----) or DER"
+        ) from None
+    if not certs:
+        raise UserError(f"{what} {path} holds no certificate: put the PEM certificate(s) in it")
+    return certs
+
+
+def load_private_key(path: Path):
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"private key file {path} does not exist: check key_file (or generate the lab PKI)") from None
+    except OSError as exc:
+        raise UserError(f"private key file {path} cannot be read ({exc.strerror}): fix its permissions") from None
+    try:
+        if b"-----BEGIN" in data:
+            return serialization.load_pem_private_key(data, password=None)
+        return serialization.load_der_private_key(data, password=None)
+    except TypeError:
+        raise UserError(f"private key file {path} is encrypted: store it without a passphrase") from None
+    except (ValueError, Exception):
+        raise UserError(f"private key file {path} holds no readable private key: it must be PEM or DER (PKCS#8 or traditional)") from None
+
+
+def _use_identity(ctx: SSL.Context, cert_file: Path, key_file: Path, chain_files) -> list[x509.Certificate]:
+    certs = load_certificates(cert_file, "certificate file")
+    key = load_private_key(key_file)
+    chain = list(certs[1:])
+    for p in chain_files:
+        chain += load_certificates(p, "chain file")
+    leaf = certs[0]
+    try:
+        ctx.use_certificate(leaf)
+    except SSL.Error as exc:
+        raise UserError(
+            f"certificate file {cert_file} cannot be used by OpenSSL ({_err_text(exc)}): "
+            "use a stronger key/hash or lower the TLS security_level"
+        ) from None
+    try:
+        ctx.use_privatekey(key)
+    except (SSL.Error, TypeError) as exc:
+        raise UserError(f"private key file {key_file} cannot be used by OpenSSL ({_err_text(exc)})") from None
+    try:
+        ctx.check_privatekey()
+    except SSL.Error:
+        raise UserError(
+            f"private key file {key_file} does not match certificate file {cert_file}: "
+            "use the key the certificate was issued for"
+        ) from None
+    for c in chain:
+        try:
+            ctx.add_extra_chain_cert(c)
+        except SSL.Error as exc:
+            raise UserError(f"chain certificate {c.subject.rfc4514_string()} cannot be used ({_err_text(exc)})") from None
+    return [leaf] + chain
+
+
+def _err_text(exc: Exception) -> str:
+    args = getattr(exc, "args", ())
+    if args and isinstance(args[0], list):
+        parts = [e[2] for e in args[0] if isinstance(e, tuple) and len(e) >= 3 and e[2]]
+        if parts:
+            return "; ".join(parts)
+    return str(exc) or type(exc).__name__
+
+
+def build_context(cfg: TLSConfig, server_side: bool) -> SSL.Context:
+    """An OpenSSL context for one node: versions, ciphers (CUCM preset or OpenSSL list, NULL in
+    Authenticated mode, ``@SECLEVEL=0`` for legacy), identity and chain, CallManager-trust store,
+    mutual TLS (the server requests a certificate, naming the trusted subjects as CA list), session
+    tickets on. Raises `UserError` naming the file and the fix."""
+    ctx = SSL.Context(SSL.TLS_METHOD)
+    lo, hi = cfg.min_version, cfg.max_version
+    if cfg.mode == "authenticated" and hi == "1.3":
+        hi = "1.2"            # NULL-SHA cipher suites exist only up to TLS 1.2
+        if lo == "1.3":
+            raise UserError("TLS mode 'authenticated' (NULL-SHA) needs TLS 1.2 or lower: lower min_version")
+    ctx.set_min_proto_version(VERSION_CONSTANTS[lo])
+    ctx.set_max_proto_version(VERSION_CONSTANTS[hi])
+    ctx.set_options(SSL.OP_NO_COMPRESSION)
+    if server_side:
+        ctx.set_options(SSL.OP_CIPHER_SERVER_PREFERENCE)
+    cipher_string = resolve_ciphers(cfg.ciphers, cfg.mode, lo, cfg.security_level)
+    try:
+        ctx.set_cipher_list(cipher_string.encode())
+    except SSL.Error:
+        raise UserError(
+            f"TLS ciphers {cfg.ciphers or cipher_string!r} match no cipher OpenSSL supports: use a CUCM "
+            "preset (all_ciphers_rsa_preferred, strongest, medium, …) or OpenSSL names such as AES128-SHA"
+        ) from None
+    if cfg.tls13_ciphersuites:
+        try:
+            ctx.set_tls13_ciphersuites(cfg.tls13_ciphersuites.encode())
+        except SSL.Error:
+            raise UserError(
+                f"TLS 1.3 ciphersuites {cfg.tls13_ciphersuites!r} are unknown: use names such as "
+                "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256"
+            ) from None
+
+    info = ContextInfo(cfg=cfg, server_side=server_side, cipher_string=cipher_string)
+    if cfg.cert_file is not None:
+        chain = _use_identity(ctx, cfg.cert_file, cfg.key_file, cfg.chain_files)
+        info.local_chain = [CertInfo.from_certificate(c) for c in chain]
+    elif cfg.chain_files:
+        raise UserError("TLS chain_files given without cert_file: give the node's certificate and key too")
+    if cfg.ecdsa_cert_file is not None:
+        # A second identity (CallManager-ECDSA): OpenSSL picks it when an ECDSA suite is chosen.
+        ecdsa = _use_identity(ctx, cfg.ecdsa_cert_file, cfg.ecdsa_key_file, ())
+        info.local_chain += [CertInfo.from_certificate(c) for c in ecdsa]
+
+    store = ctx.get_cert_store()
+    seen_subjects: set[str] = set()
+    for path in cfg.trust_files:
+        for cert in load_certificates(path, "trust file"):
+            try:
+                store.add_cert(crypto.X509.from_cryptography(cert))
+            except crypto.Error:
+                pass          # the same certificate twice
+            ci = CertInfo.from_certificate(cert)
+            info.trust.append(ci)
+            if server_side and ci.subject not in seen_subjects:
+                seen_subjects.add(ci.subject)
+                ctx.add_client_ca(cert)
+                info.ca_names.append(ci.subject)
+
+    if server_side:
+        mode = SSL.VERIFY_PEER
+        if cfg.require_peer_cert:
+            mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
+        ctx.set_session_id(b"sipsim")
+    else:
+        mode = SSL.VERIFY_PEER
+    ctx.set_verify(mode)
+    ctx.set_verify_depth(10)
+    ctx.set_keylog_callback(_keylog_dispatch)
+    ctx.set_app_data(info)
+    return ctx
+
+
+def context_info(ctx: SSL.Context) -> ContextInfo | None:
+    info = ctx.get_app_data()
+    return info if isinstance(info, ContextInfo) else None
+
+
+def _keylog_dispatch(conn: SSL.Connection, line: bytes) -> None:
+    # One callback per context; the connection's app data is its TLSStream.
+    stream = conn.get_app_data()
+    handler = getattr(stream, "_on_keylog", None)
+    if handler is not None:
+        handler(line)

@@ -1,0 +1,687 @@
+"""`TLSStream`: pyOpenSSL over memory BIOs, driven over any `trio.abc.Stream`.
+
+The pump follows trio's own `trio.SSLStream` (which does the same with the stdlib): each
+operation calls OpenSSL, then does exactly one blocking thing – send what OpenSSL wants sent (all
+of it, in one ``send_all``), or else receive more and feed it in – and loops. Two inner locks
+(strict FIFO for sending, plus a receive counter so a task does not read when another task's read
+already brought the bytes) make one reader task and one writer task on the same connection safe;
+two tasks sending (or receiving) at once get `trio.BusyResourceError`.
+
+Extras over `trio.SSLStream`: a `ConnectionRecord` with a Wireshark-like transcript; failures are
+`TLSFailure(reason, detail, record)`; fatal alerts OpenSSL produces are sent before the error is
+raised; the handshake is bounded by ``handshake_timeout``; `peer_check(leaf) -> str | None` runs
+when the peer's chain has verified and rejects the handshake with a **bad_certificate** alert
+(OpenSSL's X509_V_ERR_CERT_REJECTED mapping; a plain failing verify callback would send
+internal_error); ``keylog(line)`` receives NSS key log lines; ``wire_tap(direction, data, t)``
+receives the raw bytes each way (t = wall-clock seconds).
+
+TLS 1.3 note: the client's handshake ends when it has sent its Finished, before the server has
+judged its certificate; a rejection then reaches the client on its first read, where
+`receive_some` raises the `TLSFailure` (this is also what CUCM users see).
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import time
+from typing import Callable
+
+import trio
+from OpenSSL import SSL, crypto
+from OpenSSL._util import ffi as _ffi, lib as _lib
+
+from .certinfo import CertInfo
+from .context import context_info
+from .errors import TLSFailure
+from .record import ConnectionRecord
+from .transcript import RECEIVED, SENT, TranscriptBuilder, alert_snake, describe_bytes
+
+RECEIVE_SIZE = 65536
+WRITE_CHUNK = 256 * 1024
+
+X509_V_ERR_CERT_REJECTED = 28
+# verify errors that mean "this chain does not lead to a certificate we trust"
+_UNTRUSTED = {2, 7, 18, 19, 20, 21, 24, 27, 32}
+
+
+class _State(enum.Enum):
+    OK = "ok"
+    BROKEN = "broken"
+    CLOSED = "closed"
+
+
+class _Conflict:
+    """Raise BusyResourceError when two tasks use the same half of the stream at once."""
+
+    def __init__(self, msg: str):
+        self._msg = msg
+        self._held = False
+
+    def __enter__(self):
+        if self._held:
+            raise trio.BusyResourceError(self._msg)
+        self._held = True
+
+    def __exit__(self, *exc):
+        self._held = False
+
+
+def verify_error_text(errnum: int) -> str:
+    try:
+        return _ffi.string(_lib.X509_verify_cert_error_string(errnum)).decode()
+    except Exception:
+        return f"verify error {errnum}"
+
+
+def _openssl_errors(exc: BaseException) -> list[str]:
+    args = getattr(exc, "args", ())
+    out = []
+    if args and isinstance(args[0], list):
+        for e in args[0]:
+            if isinstance(e, tuple) and len(e) >= 3 and e[2]:
+                out.append(str(e[2]))
+    elif args and isinstance(args[0], tuple) and len(args) == 1:
+        out.append(str(args[0]))
+    elif isinstance(exc, SSL.SysCallError):
+        out.append(" ".join(str(a) for a in args))
+    return out
+
+
+def _addr(addr) -> str:
+    host, port = addr[0], addr[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+class TLSStream(trio.abc.Stream):
+    """A TLS connection over ``transport_stream`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        transport_stream: trio.abc.Stream,
+        context: SSL.Context,
+        *,
+        server_side: bool,
+        peer_check: Callable[[CertInfo], str | None] | None = None,
+        keylog: Callable[[bytes], None] | None = None,
+        local=("127.0.0.1", 5061),
+        remote=("127.0.0.2", 40000),
+        handshake_timeout: float | None = None,
+        wire_tap: Callable[[str, bytes, float], None] | None = None,
+        local_name: str | None = None,
+        peer_name: str | None = None,
+        server_name: str | None = None,
+    ):
+        self.transport_stream = transport_stream
+        self.context = context
+        self.server_side = server_side
+        self.peer_check = peer_check
+        self.keylog = keylog
+        self.wire_tap = wire_tap
+        info = context_info(context)
+        self._info = info
+        if handshake_timeout is None:
+            handshake_timeout = info.cfg.handshake_timeout if info is not None else 10.0
+        self.handshake_timeout = handshake_timeout
+        self._t0 = trio.current_time()
+        self.record = ConnectionRecord(
+            role="server" if server_side else "client",
+            local=tuple(local) if local else ("", 0),
+            remote=tuple(remote) if remote else ("", 0),
+            started_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+            local_name=local_name,
+            peer_name=peer_name,
+        )
+        if info is not None:
+            self.record.local_chain = list(info.local_chain)
+            if server_side:
+                self.record.ca_names = list(info.ca_names)
+        self._tx = TranscriptBuilder(lambda: (trio.current_time() - self._t0) * 1000.0)
+        self.record.transcript = self._tx.flights
+
+        conn = SSL.Connection(context, None)
+        conn.set_app_data(self)
+        conn.set_info_callback(self._on_info)
+        if server_side:
+            conn.set_accept_state()
+        else:
+            conn.set_connect_state()
+            if server_name:
+                conn.set_tlsext_host_name(server_name.encode("idna"))
+        # Our own verify callback at the C level, so that a peer_check rejection can set
+        # X509_V_ERR_CERT_REJECTED (→ bad_certificate alert) on the store context.
+        self._verify_cb = _ffi.callback("int (*)(int, X509_STORE_CTX *)", self._on_verify)
+        _lib.SSL_set_verify(conn._ssl, context.get_verify_mode(), self._verify_cb)
+        self._conn = conn
+
+        self._state = _State.OK
+        self._send_conflict = _Conflict("another task is sending on this TLSStream")
+        self._recv_conflict = _Conflict("another task is receiving on this TLSStream")
+        self._inner_send_lock = trio.StrictFIFOLock()
+        self._inner_recv_lock = trio.Lock()
+        self._recv_count = 0
+        self._received_total = 0      # bytes fed into OpenSSL
+        self._eof = False
+        self._handshake_started = False
+        self._handshake_done = False
+        self._handshake_event = trio.Event()
+        self._failure: TLSFailure | None = None
+        self._hs_start: float | None = None
+        # evidence for reasons
+        self._verify_errors: list[tuple[int, int, CertInfo | None]] = []
+        self._chain_seen: dict[int, CertInfo] = {}
+        self._peer_check_msg: str | None = None
+        self._peer_checked = False
+        self._callback_problem: BaseException | None = None
+        self._alert_sent_code: int | None = None
+        self._alert_received_code: int | None = None
+        self._timed_out = False
+
+    # ------------------------------------------------------------------ OpenSSL callbacks
+    def _on_info(self, conn, where: int, ret: int) -> None:
+        try:
+            if where & SSL.SSL_CB_ALERT:
+                level, desc = (ret >> 8) & 0xFF, ret & 0xFF
+                direction = SENT if where & SSL.SSL_CB_WRITE else RECEIVED
+                self._tx.on_alert(direction, level, desc)
+                if desc == 0:
+                    if direction == SENT:
+                        self.record.close_notify_sent = True
+                    else:
+                        self.record.close_notify_received = True
+                elif direction == SENT and self._alert_sent_code is None:
+                    self._alert_sent_code = desc
+                    self.record.alert_sent = alert_snake(desc)
+                elif direction == RECEIVED and self._alert_received_code is None:
+                    self._alert_received_code = desc
+                    self.record.alert_received = alert_snake(desc)
+            elif where & SSL.SSL_CB_LOOP:
+                self._tx.on_state(conn.get_state_string().decode("ascii", "replace"))
+        except Exception as exc:  # never let a callback raise into OpenSSL
+            self._callback_problem = exc
+
+    def _on_verify(self, ok: int, store_ctx) -> int:
+        try:
+            x = _lib.X509_STORE_CTX_get_current_cert(store_ctx)
+            errnum = _lib.X509_STORE_CTX_get_error(store_ctx)
+            depth = _lib.X509_STORE_CTX_get_error_depth(store_ctx)
+            ci = None
+            if x != _ffi.NULL:
+                _lib.X509_up_ref(x)
+                ci = CertInfo.from_certificate(crypto.X509._from_raw_x509_ptr(x).to_cryptography())
+                self._chain_seen.setdefault(depth, ci)
+            if not ok:
+                self._verify_errors.append((errnum, depth, ci))
+                return 0
+            if depth == 0 and self.peer_check is not None and not self._peer_checked and ci is not None:
+                self._peer_checked = True
+                try:
+                    verdict = self.peer_check(ci)
+                except Exception as exc:
+                    verdict = f"the X.509 Subject Name check failed with {type(exc).__name__}: {exc}"
+                if verdict:
+                    self._peer_check_msg = str(verdict)
+                    self.record.peer_subject_ok = False
+                    _lib.X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_CERT_REJECTED)
+                    return 0
+                self.record.peer_subject_ok = True
+            return 1
+        except Exception as exc:
+            self._callback_problem = exc
+            return 0
+
+    def _on_keylog(self, line: bytes) -> None:
+        if self.keylog is not None:
+            try:
+                self.keylog(bytes(line))
+            except Exception as exc:
+                self._callback_problem = exc
+
+    # ------------------------------------------------------------------ the pump
+    def _check_status(self) -> None:
+        if self._state is _State.OK:
+            return
+        if self._state is _State.BROKEN:
+            if self._failure is not None:
+                raise self._failure
+            raise trio.BrokenResourceError("the TLS connection is broken")
+        raise trio.ClosedResourceError("the TLS connection is closed")
+
+    def _drain_outgoing(self) -> bytes:
+        out = bytearray()
+        while True:
+            try:
+                chunk = self._conn.bio_read(1 << 20)
+            except SSL.WantReadError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return bytes(out)
+
+    def _after_call(self) -> None:
+        # How much of what we fed in has OpenSSL consumed? (memory BIO length)
+        try:
+            left = _lib.BIO_get_mem_data(self._conn._into_ssl, _ffi.NULL)
+        except Exception:
+            left = 0
+        self._tx.resolve_received(self._received_total - max(0, int(left)))
+
+    async def _transport_send(self, data: bytes) -> None:
+        self._tx.on_wire(SENT, data)
+        if self.wire_tap is not None:
+            self.wire_tap(SENT, data, time.time())
+        await self.transport_stream.send_all(data)
+
+    async def _retry(self, fn, *args, ignore_want_read: bool = False, is_read: bool = False):
+        await trio.lowlevel.checkpoint_if_cancelled()
+        yielded = False
+        finished = False
+        ret = None
+        while not finished:
+            want_read = False
+            error: BaseException | None = None
+            self._tx.begin_call()
+            try:
+                ret = fn(*args)
+            except SSL.WantReadError:
+                want_read = True
+            except SSL.ZeroReturnError:
+                ret = b""
+                finished = True
+            except SSL.Error as exc:      # includes SysCallError (unexpected EOF)
+                error = exc
+            else:
+                finished = True
+            self._after_call()
+            if ignore_want_read:
+                want_read = False
+                finished = True
+            to_send = self._drain_outgoing()
+            if error is not None:
+                if is_read and self._handshake_done and self._eof and self._alert_received_code is None:
+                    # The peer closed TCP without close_notify (common for SIP peers): end of stream.
+                    if to_send:
+                        await self._send_best_effort(to_send)
+                    return b""
+                self._state = _State.BROKEN
+                if to_send:          # the fatal alert: the peer must see it
+                    await self._send_best_effort(to_send)
+                raise self._make_failure(error)
+            if to_send:
+                async with self._inner_send_lock:
+                    yielded = True
+                    try:
+                        await self._transport_send(to_send)
+                    except BaseException:
+                        self._state = _State.BROKEN
+                        raise
+            elif want_read:
+                recv_count = self._recv_count
+                async with self._inner_recv_lock:
+                    yielded = True
+                    if recv_count == self._recv_count:
+                        try:
+                            data = await self.transport_stream.receive_some(RECEIVE_SIZE)
+                        except BaseException:
+                            self._state = _State.BROKEN
+                            raise
+                        if not data:
+                            self._eof = True
+                            self._conn.bio_shutdown()
+                        else:
+                            data = bytes(data)
+                            if self.wire_tap is not None:
+                                self.wire_tap(RECEIVED, data, time.time())
+                            self._tx.on_wire(RECEIVED, data)
+                            self._conn.bio_write(data)
+                            self._received_total += len(data)
+                        self._recv_count += 1
+        if not yielded:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return ret
+
+    async def _send_best_effort(self, data: bytes) -> None:
+        with trio.move_on_after(2.0):
+            try:
+                async with self._inner_send_lock:
+                    await self._transport_send(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError, OSError):
+                pass
+
+    # ------------------------------------------------------------------ handshake
+    async def do_handshake(self) -> None:
+        """Run the TLS handshake (once; concurrent callers wait for the first). Raises
+        `TLSFailure(reason, detail, record)`; ``self.record`` is filled in either way."""
+        if self._handshake_done:
+            self._check_status()
+            await trio.lowlevel.checkpoint()
+            return
+        if self._handshake_started:
+            await self._handshake_event.wait()
+            if self._failure is not None:
+                raise self._failure
+            self._check_status()
+            return
+        self._check_status()
+        self._handshake_started = True
+        self._hs_start = trio.current_time()
+        try:
+            try:
+                with trio.fail_after(self.handshake_timeout):
+                    await self._retry(self._conn.do_handshake)
+            except trio.TooSlowError:
+                self._state = _State.BROKEN
+                self._timed_out = True
+                raise self._make_failure(None) from None
+            except TLSFailure:
+                raise
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                # the transport itself failed (peer reset the TCP connection, …)
+                self._state = _State.BROKEN
+                raise self._make_failure(exc) from exc
+            self._handshake_done = True
+            self._tx.handshake_done = True
+            self._fill_success()
+        except BaseException:
+            self._state = _State.BROKEN
+            raise
+        finally:
+            self._handshake_event.set()
+
+    async def _ensure_handshake(self) -> None:
+        if not self._handshake_done:
+            await self.do_handshake()
+
+    def _fill_success(self) -> None:
+        r = self.record
+        r.handshake_ms = (trio.current_time() - self._hs_start) * 1000.0
+        name = self._conn.get_protocol_version_name()
+        r.version = "TLSv1.0" if name == "TLSv1" else name
+        r.cipher = self._conn.get_cipher_name()
+        r.peer_chain = self._peer_chain()
+        if not self.server_side:
+            r.ca_names = self._received_ca_names()
+        self._sync_record()
+
+    def _peer_chain(self) -> list[CertInfo]:
+        try:
+            leaf = self._conn.get_peer_certificate(as_cryptography=True)
+            chain = self._conn.get_peer_cert_chain(as_cryptography=True) or []
+        except Exception:
+            leaf, chain = None, []
+        out = []
+        if leaf is not None:
+            out.append(CertInfo.from_certificate(leaf))
+        for c in chain:
+            ci = CertInfo.from_certificate(c)
+            if not out or ci.sha256 != out[0].sha256:
+                out.append(ci)
+        if not out and self._chain_seen:
+            out = [self._chain_seen[d] for d in sorted(self._chain_seen)]
+        return out
+
+    def _received_ca_names(self) -> list[str]:
+        try:
+            return [n.rfc4514_string() for n in self._conn.get_client_ca_list(as_cryptography=True)]
+        except Exception:
+            return []
+
+    def _sync_record(self) -> None:
+        self.record.transcript_truncated = self._tx.truncated
+
+    # ------------------------------------------------------------------ failure reasons
+    def _who(self) -> str:
+        return self.record.local_name or f"this node ({_addr(self.record.local)})"
+
+    def _peer(self, leaf: CertInfo | None = None) -> str:
+        base = self.record.peer_name or _addr(self.record.remote)
+        if self.record.peer_name:
+            base = f"{base} ({_addr(self.record.remote)})"
+        if leaf is not None:
+            return f"{base} [{leaf.label}]"
+        return base
+
+    def _our_label(self) -> str:
+        chain = self.record.local_chain
+        return chain[0].label if chain else "(no certificate)"
+
+    def _make_failure(self, error: BaseException | None) -> TLSFailure:
+        self._tx.finish()
+        r = self.record
+        if error is not None:
+            r.openssl_errors = _openssl_errors(error)
+        r.verify_errors = [
+            {"errnum": e, "depth": d, "text": verify_error_text(e), "subject": ci.subject if ci else None}
+            for e, d, ci in self._verify_errors
+        ]
+        if not r.peer_chain:
+            r.peer_chain = self._peer_chain()
+        if not self.server_side and not r.ca_names:
+            r.ca_names = self._received_ca_names()
+        if self._hs_start is not None and r.handshake_ms is None:
+            r.handshake_ms = (trio.current_time() - self._hs_start) * 1000.0
+        reason, detail = self._classify(error)
+        r.reason, r.detail = reason, detail
+        self._sync_record()
+        failure = TLSFailure(reason, detail, r)
+        self._failure = failure
+        return failure
+
+    def _classify(self, error: BaseException | None) -> tuple[str, str]:
+        who, peer = self._who(), self._peer()
+        leaf = self._chain_seen.get(0)
+        peer_c = self._peer(leaf)
+        errs = " ".join(self.record.openssl_errors).lower()
+        rcv = self._alert_received_code
+        rcv_name = alert_snake(rcv) if rcv is not None else None
+
+        if self._timed_out:
+            if self._tx.bytes_seen(RECEIVED) == 0:
+                what = "sent nothing"
+            else:
+                what = f"stopped after {self._tx.bytes_seen(RECEIVED)} bytes"
+            return "timeout", (
+                f"The TLS handshake with {peer} did not finish within {self.handshake_timeout:g} s "
+                f"(the peer {what}): check that it listens for TLS on that port and is not overloaded."
+            )
+        if self._tx.not_tls(RECEIVED):
+            first = describe_bytes(self._tx.first_bytes(RECEIVED))
+            hint = " (plaintext SIP?)" if any(
+                self._tx.first_bytes(RECEIVED).startswith(m) for m in
+                (b"SIP/2.0", b"OPTIONS", b"INVITE", b"REGISTER", b"BYE", b"ACK", b"CANCEL", b"NOTIFY", b"SUBSCRIBE", b"INFO", b"UPDATE", b"PRACK", b"REFER", b"MESSAGE", b"PUBLISH", b"\r\n")
+            ) else ""
+            return "tls_handshake_failed", (
+                f"The peer did not speak TLS: {peer} sent {first}{hint} instead of a TLS record; "
+                "make its transport TLS (SIP Trunk Security Profile) or connect to its TCP port instead."
+            )
+        if self._peer_check_msg:
+            return "subject_not_allowed", self._peer_check_msg
+        for errnum, depth, ci in self._verify_errors:
+            if errnum == 0:
+                continue
+            text = verify_error_text(errnum)
+            subj = ci.label if ci else "a certificate"
+            if errnum == 10:
+                when = f" on {ci.not_after}" if ci else ""
+                return "tls_cert_expired", (
+                    f"{who} rejected {peer_c}: certificate {subj} expired{when} ({text}, depth {depth}); "
+                    f"renew it on {self.record.peer_name or 'the peer'} and upload the new one."
+                )
+            if errnum == 9:
+                when = f" before {ci.not_before}" if ci else ""
+                return "tls_cert_not_yet_valid", (
+                    f"{who} rejected {peer_c}: certificate {subj} is not valid{when} ({text}, depth {depth}); "
+                    "check the clocks (NTP) or reissue the certificate."
+                )
+            if errnum == 26:
+                return "tls_bad_eku", (
+                    f"{who} rejected {peer_c}: certificate {subj} is not allowed for TLS "
+                    f"{'client' if self.server_side else 'server'} use ({text}); reissue it with "
+                    "extended key usage serverAuth and clientAuth (CallManager template)."
+                )
+            if errnum in _UNTRUSTED:
+                return "tls_unknown_ca", (
+                    f"{who} does not trust {peer_c} ({text}, depth {depth}): upload its certificate "
+                    f"(or its CA) to {who} as CallManager-trust."
+                )
+            return "tls_handshake_failed", (
+                f"{who} rejected the certificate of {peer_c} ({text}, depth {depth}); "
+                "fix or reissue that certificate."
+            )
+        ours = self._our_label()
+        if rcv_name in ("unknown_ca", "certificate_unknown"):
+            return "tls_unknown_ca", (
+                f"{peer} does not trust {who}'s certificate {ours} (it sent alert {rcv_name}): upload "
+                f"{ours} (or its CA) to {self.record.peer_name or 'the peer'} as CallManager-trust."
+            )
+        if rcv_name == "bad_certificate":
+            return "tls_unknown_ca", (
+                f"{peer} rejected {who}'s certificate {ours} (alert bad_certificate): upload it (or its CA) "
+                f"to {self.record.peer_name or 'the peer'} as CallManager-trust, or add its name to the "
+                "peer's X.509 Subject Name list."
+            )
+        if rcv_name == "certificate_expired":
+            return "tls_cert_expired", (
+                f"{peer} rejected {who}'s certificate {ours} as expired (alert certificate_expired); "
+                f"renew {ours}."
+            )
+        if rcv_name == "unsupported_certificate":
+            return "tls_bad_eku", (
+                f"{peer} rejected {who}'s certificate {ours} (alert unsupported_certificate: wrong key "
+                "usage or extended key usage); reissue it with serverAuth and clientAuth."
+            )
+        no_cert_sent = self._conn.get_certificate() is None
+        server_hello = self._tx.seen(RECEIVED, "Server Hello")
+        if self.server_side and "peer did not return a certificate" in errs:
+            return "tls_no_peer_cert", (
+                f"{peer} sent no client certificate but {who} requires one (mutual TLS): give "
+                f"{self.record.peer_name or 'the peer'} a CallManager certificate (or turn off "
+                "require_peer_cert)."
+            )
+        if not self.server_side and (rcv_name == "certificate_required"
+                                     or (rcv_name == "handshake_failure" and no_cert_sent and server_hello)):
+            return "tls_no_peer_cert", (
+                f"{peer} requires a client certificate and {who} has none (alert {rcv_name}): give "
+                f"{who} a certificate (cert_file/key_file)."
+            )
+        if rcv_name == "protocol_version" or any(s in errs for s in (
+                "unsupported protocol", "no protocols available", "version too low",
+                "tlsv1 alert protocol version", "wrong ssl version")):
+            return "tls_protocol_version", (
+                f"{who} and {peer} have no TLS version in common ({self._versions_text()}"
+                f"{', alert protocol_version' if rcv_name == 'protocol_version' or self.record.alert_sent == 'protocol_version' else ''}); "
+                "align the minimum TLS version of both nodes."
+            )
+        if "no shared cipher" in errs or "no ciphers available" in errs or rcv_name == "insufficient_security" \
+                or (rcv_name == "handshake_failure" and not self.server_side and not server_hello):
+            return "tls_no_shared_cipher", (
+                f"{who} and {peer} have no cipher suite in common ({self._cipher_text()}"
+                f"{', alert ' + rcv_name if rcv_name else ''}); align the TLS cipher settings "
+                "(Authenticated = NULL-SHA needs Authenticated on both sides)."
+            )
+        if rcv_name is not None and rcv_name != "close_notify":
+            return "tls_handshake_failed", (
+                f"{peer} aborted the TLS handshake with alert {rcv_name}"
+                f"{' (' + '; '.join(self.record.openssl_errors) + ')' if self.record.openssl_errors else ''}; "
+                "check its TLS settings and certificates."
+            )
+        if self._eof or isinstance(error, SSL.SysCallError) or "unexpected eof" in errs:
+            return "tls_handshake_failed", (
+                f"{peer} closed the connection during the TLS handshake without an alert "
+                f"(after {self._tx.bytes_seen(RECEIVED)} bytes); check that it accepts TLS from "
+                f"{who} (its logs say why)."
+            )
+        if isinstance(error, (trio.BrokenResourceError, trio.ClosedResourceError, OSError)):
+            return "tls_handshake_failed", (
+                f"The connection to {peer} broke during the TLS handshake ({type(error).__name__}: "
+                f"{error}); check the peer and the network."
+            )
+        text = "; ".join(self.record.openssl_errors) or (str(error) if error else "unknown error")
+        if self._callback_problem is not None:
+            text += f"; internal callback error: {self._callback_problem!r}"
+        return "tls_handshake_failed", (
+            f"The TLS handshake between {who} and {peer} failed ({text}); check both nodes' TLS settings."
+        )
+
+    def _versions_text(self) -> str:
+        if self._info is None:
+            return "versions unknown"
+        c = self._info.cfg
+        return f"{self._who()} allows TLS {c.min_version}–{c.max_version}"
+
+    def _cipher_text(self) -> str:
+        if self._info is None:
+            return "ciphers unknown"
+        c = self._info.cfg
+        return f"{self._who()} offers {c.mode} ciphers {self._info.cipher_string}"
+
+    # ------------------------------------------------------------------ Stream API
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        with self._send_conflict:
+            self._check_status()
+            await self._ensure_handshake()
+            if not data:
+                await trio.lowlevel.checkpoint()
+                return
+            view = bytes(data)
+            while view:
+                chunk = view[:WRITE_CHUNK]
+                n = await self._retry(self._conn.send, chunk)
+                view = view[n:]
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        with self._recv_conflict:
+            self._check_status()
+            await self._ensure_handshake()
+            if max_bytes is None:
+                max_bytes = RECEIVE_SIZE
+            elif max_bytes < 1:
+                raise ValueError("max_bytes must be >= 1")
+            data = await self._retry(self._conn.recv, max_bytes, is_read=True)
+            return data or b""
+
+    async def wait_send_all_might_not_block(self) -> None:
+        with self._send_conflict:
+            self._check_status()
+            async with self._inner_send_lock:
+                await self.transport_stream.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        """Send close_notify (best effort, when the handshake completed) and close the transport."""
+        if self._state is _State.CLOSED:
+            await trio.lowlevel.checkpoint()
+            return
+        if self._state is _State.BROKEN or not self._handshake_done:
+            self._state = _State.CLOSED
+            self._tx.finish()
+            await trio.aclose_forcefully(self.transport_stream)
+            return
+        try:
+            with trio.move_on_after(2.0):
+                try:
+                    await self._retry(self._conn.shutdown, ignore_want_read=True)
+                except (trio.BrokenResourceError, trio.BusyResourceError, trio.ClosedResourceError, OSError):
+                    pass
+        finally:
+            self._state = _State.CLOSED
+            self._tx.finish()
+            self._sync_record()
+            await trio.aclose_forcefully(self.transport_stream)
+
+    # ------------------------------------------------------------------ convenience
+    @property
+    def handshake_done(self) -> bool:
+        return self._handshake_done
+
+    @property
+    def version(self) -> str | None:
+        return self.record.version
+
+    @property
+    def cipher(self) -> str | None:
+        return self.record.cipher
+
+    @property
+    def peer_certificate(self) -> CertInfo | None:
+        return self.record.peer_leaf
