@@ -134,11 +134,34 @@ def _scenario(path: Path, raw: dict[str, Any]) -> m.Scenario:
             )
         )
         sec.done()
+    for i, load in enumerate(top.tables("load")):
+        scenario.loads.append(_load(path, i, load, scenario.run))
     scenario.expect = top.get("expect", dict, {})
     validate_expect(scenario.expect, path)
     top.done()
     _check_references(scenario)
     return scenario
+
+
+def _load(path: Path, index: int, raw: dict[str, Any], run: m.RunSettings) -> m.TrafficBlock:
+    sec = _Section(path, f"[[load]] #{index + 1}", raw)
+    callers = sec.get("from", (str, int, list))
+    called = sec.get("to", (str, int, list))
+    callers = [str(x) for x in callers] if isinstance(callers, list) else [str(callers)]
+    called = [str(x) for x in called] if isinstance(called, list) else [str(called)]
+    if not callers or not called:
+        raise sec.fail("from" if not callers else "to", "must name at least one number")
+    count = sec.get("count", int)
+    if not 1 <= count <= 1_000_000:
+        raise sec.fail("count", "must be 1 to 1,000,000")
+    rate = sec.get("rate", float, 0.0)
+    concurrency = sec.get("concurrency", int, 1)
+    if concurrency < 1:
+        raise sec.fail("concurrency", "must be at least 1")
+    hold = sec.get("hold", float, None)
+    sec.done()
+    calls = tuple(m.CallSpec(callers[i % len(callers)], called[i % len(called)], hold) for i in range(count))
+    return m.TrafficBlock(calls, concurrency, 1.0 / rate if rate > 0 else 0.0, f"load #{index + 1}")
 
 
 def _cluster(path: Path, index: int, raw: dict[str, Any]) -> m.Cluster:
@@ -212,6 +235,15 @@ def _node(path: Path, cluster: m.Cluster, raw: dict[str, Any]) -> m.Node:
     if m.TLS_VERSIONS.index(tls_spec.min_version) > m.TLS_VERSIONS.index(tls_spec.max_version):
         raise tls.fail("min_version", f"{tls_spec.min_version} is above max_version {tls_spec.max_version}")
     tls.done()
+    fault = _Section(path, f"{sec.where} [fault]", sec.get("fault", dict, {}))
+    fault_spec = m.Fault(
+        refuse_connections=fault.get("refuse_connections", bool, False),
+        stall=fault.get("stall", bool, False),
+        close_after_handshake=fault.get("close_after_handshake", bool, False),
+        answer_503=fault.get("answer_503", bool, False),
+        reject_every_nth=fault.get("reject_every_nth", int, 0),
+    )
+    fault.done()
     trust = sec.get("trust", (str, list), "auto")
     if trust == "auto":
         trust_names = None
@@ -228,6 +260,7 @@ def _node(path: Path, cluster: m.Cluster, raw: dict[str, Any]) -> m.Node:
         tls=tls_spec,
         trust=trust_names,
         trust_exclude=tuple(sec.get("trust_exclude", list, [])),
+        fault=fault_spec,
     )
     sec.done()
     return node
@@ -353,6 +386,7 @@ def _check_references(s: m.Scenario) -> None:
                     raise UserError(f'{s.path}: nodes "{seen_addr[key]}" and "{n.name}" both listen on {n.address}:{port}: give each node its own 127.0.0.x address')
                 seen_addr[key] = n.name
     dns = {p.dn for c in s.clusters for p in c.phones}
-    for call in s.calls:
+    load_callers = {c.caller: c for block in s.loads for c in block.calls}
+    for call in s.calls + list(load_callers.values()):
         if call.caller not in dns:
             raise UserError(f"{s.path}: [[call]] from {call.caller}: no phone has that directory number (add a [[cluster.phone]] with dn = \"{call.caller}\")")

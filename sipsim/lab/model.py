@@ -37,6 +37,24 @@ class NodeTLS:
 
 
 @dataclass(frozen=True)
+class Fault:
+    """Misbehaviour injected into a node (reported as injected)."""
+
+    refuse_connections: bool = False  # nothing listens: connect_refused
+    stall: bool = False  # accept TCP, never answer the handshake: timeout
+    close_after_handshake: bool = False  # finish TLS, then close
+    answer_503: bool = False  # every INVITE and OPTIONS gets 503 Service Unavailable
+    reject_every_nth: int = 0  # every Nth INVITE gets 503
+
+    @property
+    def active(self) -> list[str]:
+        names = [n for n in ("refuse_connections", "stall", "close_after_handshake", "answer_503") if getattr(self, n)]
+        if self.reject_every_nth:
+            names.append(f"reject_every_nth={self.reject_every_nth}")
+        return names
+
+
+@dataclass(frozen=True)
 class Node:
     name: str
     cluster: str
@@ -46,6 +64,7 @@ class Node:
     tls: NodeTLS = NodeTLS()
     trust: tuple[str, ...] | None = None  # None = automatic (the seed's upload steps)
     trust_exclude: tuple[str, ...] = ()
+    fault: Fault = Fault()
 
     @property
     def cn(self) -> str:
@@ -134,6 +153,16 @@ class CallSpec:
 
 
 @dataclass(frozen=True)
+class TrafficBlock:
+    """Calls placed together: the explicit [[call]] list, or one generated [[load]]."""
+
+    calls: tuple[CallSpec, ...]
+    concurrency: int = 1
+    interval: float = 0.0  # seconds between call starts (1/rate)
+    name: str = "calls"
+
+
+@dataclass(frozen=True)
 class RunSettings:
     hold: float = 0.0  # seconds a call stays up before the caller hangs up
     interval: float = 0.0  # seconds between call starts
@@ -151,8 +180,17 @@ class Scenario:
     certs_dir: Path = Path("certs")
     clusters: list[Cluster] = field(default_factory=list)
     calls: list[CallSpec] = field(default_factory=list)
+    loads: list[TrafficBlock] = field(default_factory=list)
     run: RunSettings = RunSettings()
     expect: dict = field(default_factory=dict)
+
+    def traffic(self) -> list[TrafficBlock]:
+        """Everything to place, in order: the [[call]] list first, then each [[load]]."""
+        blocks = []
+        if self.calls:
+            calls = tuple(c for c in self.calls for _ in range(max(1, c.repeat)))
+            blocks.append(TrafficBlock(calls, self.run.concurrency, self.run.interval, "calls"))
+        return blocks + list(self.loads)
 
     # lookups -----------------------------------------------------------------------------------
     def nodes(self) -> list[Node]:

@@ -14,6 +14,7 @@ class Attempt:
     reason: str | None  # None: this attempt carried the call
     detail: str | None
     ms: float
+    injected: str | None = None  # the fault injected at that destination, when it explains the failure
 
 
 @dataclass

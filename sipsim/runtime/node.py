@@ -82,13 +82,14 @@ class NodeRuntime:
         self.inbound_calls: dict[str, InboundCall] = {}
         self.inbound_failures: list[TLSFailure] = []
         self._nursery: trio.Nursery | None = None
+        self.invites_received = 0
 
     # life cycle -----------------------------------------------------------------------------------
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             listeners = []
-            for port in self.ports:
+            for port in ([] if self.node.fault.refuse_connections else self.ports):
                 try:
                     listeners += await trio.open_tcp_listeners(port, host=self.node.address)
                 except OSError as e:
@@ -123,6 +124,14 @@ class NodeRuntime:
             local = tcp.socket.getsockname()[:2]
         except OSError:
             await tcp.aclose()
+            return
+        if self.node.fault.stall:  # injected: take the bytes, never answer, until the peer gives up
+            try:
+                while await tcp.receive_some(65536):
+                    pass
+            except (trio.BrokenResourceError, OSError):
+                pass
+            await _quiet_close(tcp)
             return
         candidates = self.lab.topology.inbound_trunks(self.node, port - self.lab.port_offset)
         verdict: dict[str, Any] = {}
@@ -164,6 +173,9 @@ class NodeRuntime:
         conn = SipConnection(tls, "inbound", local, remote, record=tls.record,
                              trunk=verdict.get("trunk").name if verdict.get("trunk") else None,
                              peer_node=peer.name if peer else None)
+        if self.node.fault.close_after_handshake:  # injected
+            await conn.aclose()
+            return
         if "rejection" in verdict:
             action = verdict["action"]
             self.lab.note_server_failure(remote, "subject_not_allowed", verdict["rejection"], self.node.name, action)
@@ -315,7 +327,11 @@ class NodeRuntime:
         called = _uri_user(request.uri)
         caller = _uri_user(_strip_name_addr(request.headers.get("From", "")))
         self.inbound_calls[call.call_id] = InboundCall(call.call_id, self.node.name, conn, caller, called)
+        self.invites_received += 1
+        fault = self.node.fault
         forced = getattr(conn, "reject_status", None)
+        if fault.answer_503 or (fault.reject_every_nth and self.invites_received % fault.reject_every_nth == 0):
+            forced = forced or 503
         if forced:
             self.endpoint.reject(call.call_id, now, status=forced)
             return
@@ -341,6 +357,12 @@ class NodeRuntime:
         waiter = self.waiters[call_id] = CallWaiter()
         self.pump()
         return call_id, waiter
+
+    def send_options(self, conn: SipConnection, request_uri: str) -> CallWaiter:
+        key = self.endpoint.send_options(conn.id, trio.current_time(), request_uri=request_uri)
+        waiter = self.options_waiters[key] = CallWaiter()
+        self.pump()
+        return waiter
 
     def hang_up(self, call_id: str) -> None:
         self.endpoint.hang_up(call_id, trio.current_time())

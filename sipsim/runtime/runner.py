@@ -16,6 +16,7 @@ import trio
 
 from sipsim.lab import model as m
 from sipsim.lab.distribution import Distributor
+from sipsim.lab.ping import DestinationMonitor, PingSettings, trunk_status
 from sipsim.lab.routing import RoutePattern, closest_match
 from sipsim.lab.topology import DnsFailure
 from sipsim.report.records import Attempt, CallRecord, RunResult
@@ -37,9 +38,11 @@ class LabRunner:
         self.ctx: LabContext | None = None
         self.nodes: dict[str, NodeRuntime] = {}
         self._distributors: dict[tuple[str, str], Distributor] = {}
+        #: (node, trunk) -> {destination label: monitor}, for trunks with OPTIONS ping on
+        self.monitors: dict[tuple[str, str], dict[str, DestinationMonitor]] = {}
 
-    def expanded_calls(self) -> list[m.CallSpec]:
-        return [c for c in self.scenario.calls for _ in range(max(1, c.repeat))]
+    def total_calls(self) -> int:
+        return sum(len(b.calls) for b in self.scenario.traffic())
 
     async def run(self) -> RunResult:
         pki = prepare_pki(self.scenario, base=self.base)
@@ -49,30 +52,110 @@ class LabRunner:
             for node in self.scenario.nodes():
                 rt = self.nodes[node.name] = NodeRuntime(node, self.ctx)
                 await nursery.start(rt.serve)
+            await self.start_pings(nursery)
             records = await self.place_all()
             nursery.cancel_scope.cancel()
-        return RunResult(self.scenario.name, records, trio.current_time() - started, pki_events=list(pki.events))
+        result = RunResult(self.scenario.name, records, trio.current_time() - started, pki_events=list(pki.events))
+        result.trunk_status, result.ping_changes = self.trunk_statuses()
+        return result
+
+    # OPTIONS ping -------------------------------------------------------------------------------
+    async def start_pings(self, nursery: trio.Nursery) -> None:
+        """Every node a trunk with OPTIONS ping runs on pings each destination; the first round
+        completes before any call, later rounds follow CUCM's intervals in the background."""
+        first_round = []
+        for cluster in self.scenario.clusters:
+            for trunk in cluster.trunks:
+                if not trunk.options_ping:
+                    continue
+                settings = PingSettings(True, trunk.ping_interval, trunk.ping_interval_out_of_service,
+                                        trunk.ping_retry_timer, trunk.ping_retry_count)
+                for node in self.ctx.topology.trunk_nodes(trunk):
+                    mons = self.monitors.setdefault((node.name, trunk.name), {})
+                    for dest in trunk.destinations:
+                        mons[dest.label] = DestinationMonitor(dest.label, settings)
+                        first_round.append((node, trunk, dest, mons[dest.label]))
+        if not first_round:
+            return
+        async with trio.open_nursery() as first:
+            for node, trunk, dest, mon in first_round:
+                first.start_soon(self._ping_once, node, trunk, dest, mon)
+        for node, trunk, dest, mon in first_round:
+            nursery.start_soon(self._ping_loop, node, trunk, dest, mon)
+
+    async def _ping_loop(self, node: m.Node, trunk: m.Trunk, dest: m.Destination, mon: DestinationMonitor) -> None:
+        while True:
+            await trio.sleep(mon.settings.interval_in_service if mon.in_service else mon.settings.interval_out_of_service)
+            await self._ping_once(node, trunk, dest, mon)
+
+    async def _ping_once(self, node: m.Node, trunk: m.Trunk, dest: m.Destination, mon: DestinationMonitor) -> None:
+        status, reason = None, "timeout"
+        try:
+            resolved = self.ctx.topology.resolve(dest)
+            port = self.ctx.port(resolved.port)
+            node_rt = self.nodes[node.name]
+            conn = await node_rt.connect(trunk, resolved.address, port, resolved.node)
+            waiter = node_rt.send_options(conn, f"sip:{resolved.address}:{port}")
+            with trio.move_on_after(mon.settings.no_answer_after):
+                await waiter.final.wait()
+            status, reason = waiter.status, waiter.reason or ("timeout" if waiter.status is None else None)
+        except DnsFailure:
+            reason = "dns_failure"
+        except ConnectFailure as f:
+            reason = f.reason
+        mon.result(status, reason, trio.current_time())
+
+    def in_service(self, origin: m.Node, trunk: m.Trunk, order: list[m.Destination]) -> list[m.Destination]:
+        mons = self.monitors.get((origin.name, trunk.name))
+        if mons is None:
+            return order
+        return [d for d in order if mons[d.label].in_service]
+
+    def trunk_statuses(self) -> tuple[dict[str, str], list[dict]]:
+        statuses: dict[str, str] = {}
+        changes = []
+        for cluster in self.scenario.clusters:
+            for trunk in cluster.trunks:
+                for node in self.ctx.topology.trunk_nodes(trunk):
+                    mons = self.monitors.get((node.name, trunk.name), {})
+                    statuses[f"{node.name}/{trunk.name}"] = trunk_status(list(mons.values()), trunk.options_ping)
+                    for mon in mons.values():
+                        changes += [{"node": node.name, "trunk": trunk.name, "destination": c.destination,
+                                     "from": c.old, "to": c.new, "cause": c.cause, "t": round(c.at, 3)}
+                                    for c in mon.history]
+        return statuses, changes
 
     async def place_all(self) -> list[CallRecord]:
-        specs = self.expanded_calls()
-        records: list[CallRecord | None] = [None] * len(specs)
-        limiter = trio.Semaphore(self.scenario.run.concurrency)
-        interval = self.scenario.run.interval
+        """Place every traffic block in turn; within a block, `concurrency` calls at once, one
+        start every `interval` seconds. Every call placed gets exactly one record."""
+        records: list[CallRecord] = []
+        for block in self.scenario.traffic():
+            records += await self._place_block(block, first_id=len(records) + 1)
+        return records
+
+    async def _place_block(self, block: m.TrafficBlock, first_id: int) -> list[CallRecord]:
+        records: list[CallRecord | None] = [None] * len(block.calls)
+        limiter = trio.Semaphore(block.concurrency)
 
         async def one(i: int, spec: m.CallSpec) -> None:
             try:
-                records[i] = await self.place_call(i + 1, spec)
+                records[i] = await self.place_call(first_id + i, spec)
+            except Exception as e:  # a bug must not lose the call from the report
+                records[i] = CallRecord(id=first_id + i, caller=spec.caller, called=spec.called,
+                                        reason="internal_error", detail=f"{type(e).__name__}: {e}")
             finally:
                 limiter.release()
-                if records[i] is not None and self.on_call_done:
+                if self.on_call_done:
                     self.on_call_done(records[i])
 
         async with trio.open_nursery() as nursery:
-            for i, spec in enumerate(specs):
+            next_start = trio.current_time()
+            for i, spec in enumerate(block.calls):
                 await limiter.acquire()
+                if block.interval:
+                    await trio.sleep_until(next_start)
+                    next_start += block.interval
                 nursery.start_soon(one, i, spec)
-                if interval:
-                    await trio.sleep(interval)
         return [r for r in records if r is not None]
 
     def _distributor(self, trunk: m.Trunk) -> Distributor:
@@ -98,7 +181,14 @@ class LabRunner:
         rec.trunk = trunk.name
         origin, rule = topo.origin_node(trunk, phone, self.rng)
         rec.origin_node, rec.origin_rule = origin.name, rule
-        order, why = self._distributor(trunk).order(trunk.destinations, f"{index}")
+        candidates = self.in_service(origin, trunk, list(trunk.destinations))
+        if not candidates:
+            rec.reason = "trunk_out_of_service"
+            rec.detail = (f"OPTIONS ping shows every destination of trunk {trunk.name} out of service from "
+                          f"{origin.name} (No Service): " + "; ".join(
+                              f"{d} {m.cause}" for d, m in self.monitors[(origin.name, trunk.name)].items()))
+            return rec
+        order, why = self._distributor(trunk).order(candidates, f"{index}")
         rec.distribution = why
         profile = topo.profile_of(trunk)
         headers = ()
@@ -128,8 +218,12 @@ class LabRunner:
         def attempt_done(reason: str | None, detail: str | None) -> None:
             rec.reason, rec.detail = reason, detail
             rec.setup_ms = round((trio.current_time() - t0) * 1000, 1)  # post-dial delay so far
+            injected = None
+            if reason is not None and rec.destination_node:
+                active = self.scenario.node(rec.destination_node).fault.active
+                injected = ", ".join(f"{rec.destination_node}: {f}" for f in active) or None
             rec.attempts.append(Attempt(dest.label, rec.destination_node, reason, detail,
-                                        round((trio.current_time() - a0) * 1000, 1)))
+                                        round((trio.current_time() - a0) * 1000, 1), injected))
 
         try:
             resolved = topo.resolve(dest)
