@@ -1,0 +1,272 @@
+"""SIP messages: an ordered case-insensitive header multi-map, Request, Response and serialise()."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from .headers import parse_name_addr, parse_via, split_commas
+
+__all__ = ["COMPACT_FORMS", "Headers", "Request", "Response", "Message", "serialise", "canonical_name"]
+
+#: RFC 3261 §7.3.3 / IANA compact header forms → full names.
+COMPACT_FORMS: dict[str, str] = {
+    "i": "Call-ID",
+    "m": "Contact",
+    "f": "From",
+    "t": "To",
+    "v": "Via",
+    "l": "Content-Length",
+    "c": "Content-Type",
+    "k": "Supported",
+    "s": "Subject",
+    "e": "Content-Encoding",
+    "o": "Event",
+    "r": "Refer-To",
+    "b": "Referred-By",
+    "x": "Session-Expires",
+    "u": "Allow-Events",
+}
+
+_KNOWN = [
+    "Accept", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow", "Allow-Events",
+    "Authorization", "Call-ID", "Call-Info", "Contact", "Content-Disposition", "Content-Encoding",
+    "Content-Language", "Content-Length", "Content-Type", "CSeq", "Date", "Error-Info", "Event",
+    "Expires", "From", "In-Reply-To", "Max-Forwards", "Min-Expires", "Min-SE", "MIME-Version",
+    "Organization", "P-Asserted-Identity", "P-Preferred-Identity", "Priority", "Privacy",
+    "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Require", "RAck", "Reason", "Record-Route",
+    "Refer-To", "Referred-By", "Remote-Party-ID", "Replaces", "Reply-To", "Require", "Retry-After",
+    "Route", "RSeq", "Server", "Session-Expires", "Subject", "Supported", "Timestamp", "To",
+    "Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
+]
+_CANONICAL: dict[str, str] = {n.lower(): n for n in _KNOWN}
+for _short, _full in COMPACT_FORMS.items():
+    _CANONICAL[_short] = _full
+
+#: Headers whose values are comma-separated lists (RFC 3261 §7.3.1); ``get_all`` splits them.
+MULTI_VALUE = frozenset(
+    n.lower()
+    for n in (
+        "Via", "Route", "Record-Route", "Contact", "Supported", "Allow", "Require", "Proxy-Require",
+        "Unsupported", "Accept", "Accept-Encoding", "Accept-Language", "Allow-Events",
+        "Content-Encoding", "Content-Language", "In-Reply-To", "Warning", "Call-Info", "Alert-Info",
+        "Error-Info", "Reason", "P-Asserted-Identity",
+    )
+)
+
+
+def canonical_name(name: str) -> str:
+    """Full, conventionally-cased name: ``"v"``/``"VIA"`` → ``"Via"``; unknown names are kept."""
+    return _CANONICAL.get(name.lower(), name)
+
+
+class Headers:
+    """Ordered multi-map of header fields with case-insensitive names.
+
+    Compact forms are expanded to full names when added. ``items()`` yields the fields as stored
+    (one per header line); ``get_all`` additionally splits comma-separated values of list headers.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()):
+        self._items: list[tuple[str, str, str]] = []  # (lower name, name, value)
+        for name, value in items:
+            self.add(name, value)
+
+    def add(self, name: str, value: str) -> None:
+        """Append a field (after any existing ones of the same name)."""
+        name = canonical_name(name)
+        self._items.append((name.lower(), name, value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field of that name by one, at the position of the first (or at the end)."""
+        name = canonical_name(name)
+        key = name.lower()
+        out: list[tuple[str, str, str]] = []
+        placed = False
+        for item in self._items:
+            if item[0] == key:
+                if not placed:
+                    out.append((key, name, value))
+                    placed = True
+            else:
+                out.append(item)
+        if not placed:
+            out.append((key, name, value))
+        self._items = out
+
+    def remove(self, name: str) -> None:
+        """Remove every field of that name (no error if absent)."""
+        key = canonical_name(name).lower()
+        self._items = [i for i in self._items if i[0] != key]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value (for list headers such as Via: the first comma-separated element)."""
+        key = canonical_name(name).lower()
+        for k, _, v in self._items:
+            if k == key:
+                if key in MULTI_VALUE and ("," in v):
+                    return split_commas(v)[0]
+                return v
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value, in order; comma-separated values of list headers are split."""
+        key = canonical_name(name).lower()
+        out: list[str] = []
+        multi = key in MULTI_VALUE
+        for k, _, v in self._items:
+            if k == key:
+                if multi and "," in v:
+                    out.extend(split_commas(v))
+                else:
+                    out.append(v)
+        return out
+
+    def items(self) -> list[tuple[str, str]]:
+        """``(name, value)`` per stored field, in order."""
+        return [(n, v) for _, n, v in self._items]
+
+    def copy(self) -> Headers:
+        h = Headers()
+        h._items = list(self._items)
+        return h
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = canonical_name(name).lower()
+        return any(k == key for k, _, _ in self._items)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.items())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self.items() == other.items()
+
+    def __repr__(self) -> str:
+        return f"Headers({self.items()!r})"
+
+
+class _Common:
+    """Accessors shared by Request and Response."""
+
+    __slots__ = ()
+    headers: Headers
+    body: bytes
+
+    @property
+    def call_id(self) -> str | None:
+        return self.headers.get("Call-ID")
+
+    @property
+    def cseq(self) -> tuple[int, str]:
+        """``(number, METHOD)``; raises ValueError when CSeq is missing or malformed."""
+        value = self.headers.get("CSeq")
+        if value is None:
+            raise ValueError("no CSeq header")
+        parts = value.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise ValueError(f"bad CSeq {value!r}")
+        return int(parts[0]), parts[1]
+
+    @property
+    def from_tag(self) -> str | None:
+        return _tag(self.headers.get("From"))
+
+    @property
+    def to_tag(self) -> str | None:
+        return _tag(self.headers.get("To"))
+
+    @property
+    def top_via_branch(self) -> str | None:
+        via = self.headers.get("Via")
+        if via is None:
+            return None
+        try:
+            return parse_via(via).branch
+        except ValueError:
+            return None
+
+    @property
+    def first_line(self) -> str:
+        raise NotImplementedError
+
+
+def _tag(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return parse_name_addr(value).tag
+    except ValueError:
+        return None
+
+
+class Request(_Common):
+    """A SIP request. ``uri`` is the Request-URI text."""
+
+    __slots__ = ("method", "uri", "headers", "body")
+
+    def __init__(self, method: str, uri: str, headers: Headers | None = None, body: bytes = b""):
+        self.method = method
+        self.uri = uri
+        self.headers = headers if headers is not None else Headers()
+        self.body = body
+
+    @property
+    def first_line(self) -> str:
+        return f"{self.method} {self.uri} SIP/2.0"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Request)
+            and (self.method, self.uri, self.headers, self.body)
+            == (other.method, other.uri, other.headers, other.body)
+        )
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.uri} call_id={self.call_id!r}>"
+
+
+class Response(_Common):
+    """A SIP response."""
+
+    __slots__ = ("status", "reason", "headers", "body")
+
+    def __init__(self, status: int, reason: str, headers: Headers | None = None, body: bytes = b""):
+        self.status = status
+        self.reason = reason
+        self.headers = headers if headers is not None else Headers()
+        self.body = body
+
+    @property
+    def first_line(self) -> str:
+        return f"SIP/2.0 {self.status} {self.reason}"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Response)
+            and (self.status, self.reason, self.headers, self.body)
+            == (other.status, other.reason, other.headers, other.body)
+        )
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason} call_id={self.call_id!r}>"
+
+
+Message = Request | Response
+
+
+def serialise(msg: Message) -> bytes:
+    """Wire bytes: start line, headers in order (full names), Content-Length from the body, body."""
+    lines = [msg.first_line]
+    for _, name, value in msg.headers._items:
+        if name != "Content-Length":
+            lines.append(f"{name}: {value}")
+    lines.append(f"Content-Length: {len(msg.body)}")
+    lines.append("")
+    lines.append("")
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape") + msg.body

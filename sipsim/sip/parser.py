@@ -1,0 +1,365 @@
+"""SIP message parser (RFC 3261 §7) for stream transports, h11 style: feed bytes, pull messages.
+
+Framing: the header block ends at the first empty line; the body is exactly Content-Length
+octets. On a stream (TLS/TCP) Content-Length is mandatory (RFC 3261 §18.3), so a missing one is
+the error ``missing_content_length``.
+
+Errors come in two kinds, both :class:`SipParseError`:
+
+* *framing* errors (``fatal=True``): limits exceeded, missing/bad Content-Length. The reader no
+  longer knows where the next message starts; it keeps raising until :meth:`MessageReader.reset`
+  (the runtime normally closes the connection).
+* *message* errors (``fatal=False``): bad start line, bad header, missing mandatory header, bad
+  CSeq or Via. The bad message has been consumed and the reader carries on with the next one.
+
+Every error carries what could be parsed (``start_line``, ``partial_headers``) so that a 400 can
+be answered with the right Via/From/To/Call-ID/CSeq (see :attr:`SipParseError.can_respond`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .headers import parse_name_addr, parse_via
+from .message import Headers, Message, Request, Response
+
+__all__ = [
+    "Limits",
+    "SipParseError",
+    "MessageTooLarge",
+    "LineTooLong",
+    "TooManyHeaders",
+    "MessageReader",
+    "parse_message",
+    "MANDATORY_HEADERS",
+]
+
+MANDATORY_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
+_TOKEN_SEPARATORS = frozenset('()<>@,;:\\"/[]?={} \t\r\n')
+_MAX_CSEQ = 2**31  # RFC 3261 §8.1.1.5: the sequence number MUST be less than 2**31
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on what the parser accepts from a peer."""
+
+    max_message_bytes: int = 65536
+    max_line_bytes: int = 8192
+    max_headers: int = 256
+
+
+class SipParseError(Exception):
+    """A message that cannot be accepted. ``reason`` is a stable code, ``status`` the SIP answer."""
+
+    def __init__(
+        self,
+        reason: str,
+        detail: str,
+        status: int = 400,
+        *,
+        start_line: str | None = None,
+        partial_headers: Headers | None = None,
+        fatal: bool = False,
+    ):
+        super().__init__(reason, detail, status)
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+        self.start_line = start_line
+        self.partial_headers = partial_headers
+        self.fatal = fatal
+
+    def __str__(self) -> str:
+        return f"Malformed SIP message ({self.reason}): {self.detail}."
+
+    @property
+    def is_request(self) -> bool:
+        """True when the start line looks like a request (not ``SIP/...``)."""
+        return bool(self.start_line) and not self.start_line.upper().startswith("SIP/")
+
+    @property
+    def can_respond(self) -> bool:
+        """A request whose Via, From, To, Call-ID and CSeq were all read: a 4xx can be built."""
+        h = self.partial_headers
+        return self.is_request and h is not None and all(n in h for n in MANDATORY_HEADERS)
+
+
+class MessageTooLarge(SipParseError):
+    def __init__(self, detail: str, **kw):
+        super().__init__("message_too_large", detail, 413, **kw)
+
+
+class LineTooLong(SipParseError):
+    def __init__(self, detail: str, **kw):
+        super().__init__("line_too_long", detail, 400, **kw)
+
+
+class TooManyHeaders(SipParseError):
+    def __init__(self, detail: str, **kw):
+        super().__init__("too_many_headers", detail, 400, **kw)
+
+
+def _parse_head(block: bytes, limits: Limits) -> tuple[str, Headers, SipParseError | None]:
+    """Start line and header fields of a header block (without the final empty line).
+
+    Limit violations raise at once (fatal). Syntax problems are returned as the third element so
+    the caller can still frame the message with Content-Length and consume it.
+    """
+    if len(block) > limits.max_line_bytes:
+        for n, raw in enumerate(block.split(b"\r\n")):
+            if len(raw) > limits.max_line_bytes:
+                what = "the start line" if n == 0 else f"header line {n}"
+                raise LineTooLong(
+                    f"{what} is {len(raw)} bytes, over the limit of {limits.max_line_bytes}",
+                    fatal=True,
+                )
+    lines = block.decode("utf-8", "surrogateescape").split("\r\n")
+    start = lines[0]
+    headers = Headers()
+    error: SipParseError | None = None
+    name: str | None = None
+    parts: list[str] = []
+    count = 0
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t"):
+            if name is None:
+                if error is None:
+                    error = SipParseError("bad_header", "the first header line starts with whitespace")
+                continue
+            parts.append(line.strip(" \t"))
+            continue
+        if name is not None:
+            headers.add(name, " ".join(p for p in parts if p))
+            name = None
+        colon = line.find(":")
+        cand = line[:colon].rstrip(" \t") if colon > 0 else ""
+        if not cand or not _TOKEN_SEPARATORS.isdisjoint(cand):
+            if error is None:
+                error = SipParseError("bad_header", f"header line {line[:60]!r} is not 'Name: value'")
+            continue
+        count += 1
+        if count > limits.max_headers:
+            raise TooManyHeaders(
+                f"the message has more than {limits.max_headers} header fields",
+                start_line=start,
+                partial_headers=headers,
+                fatal=True,
+            )
+        name = cand
+        parts = [line[colon + 1 :].strip(" \t")]
+    if name is not None:
+        headers.add(name, " ".join(p for p in parts if p))
+    return start, headers, error
+
+
+def _content_length(headers: Headers, start: str) -> int | None:
+    values = headers.get_all("Content-Length")
+    if not values:
+        return None
+    texts = {v.strip() for v in values}
+    if len(texts) > 1:
+        raise SipParseError(
+            "bad_content_length",
+            f"the message has conflicting Content-Length values {sorted(texts)}",
+            start_line=start, partial_headers=headers, fatal=True,
+        )
+    text = texts.pop()
+    if not text.isdigit() or not text.isascii():
+        raise SipParseError(
+            "bad_content_length",
+            f"Content-Length {text!r} is not a non-negative integer",
+            start_line=start, partial_headers=headers, fatal=True,
+        )
+    return int(text)
+
+
+def _build(start: str, headers: Headers, body: bytes) -> Message:
+    """Validate start line and mandatory headers; return the message or raise (non-fatal)."""
+
+    def fail(reason: str, detail: str, status: int = 400) -> SipParseError:
+        return SipParseError(reason, detail, status, start_line=start, partial_headers=headers)
+
+    request = not start[:4].upper().startswith("SIP/")
+    if request:
+        bits = start.split(" ")
+        if len(bits) != 3 or not all(bits):
+            raise fail("bad_start_line", f"request line {start[:80]!r} is not 'METHOD URI SIP/2.0'")
+        method, uri, version = bits
+        if not _TOKEN_SEPARATORS.isdisjoint(method) or not method.isascii():
+            raise fail("bad_start_line", f"method {method[:40]!r} is not a token")
+        scheme, colon, _ = uri.partition(":")
+        if not colon or not scheme.isalpha() or not scheme.isascii():
+            raise fail("bad_request_uri", f"Request-URI {uri[:80]!r} has no scheme")
+        if version.upper() != "SIP/2.0":
+            if version.upper().startswith("SIP/"):
+                raise fail("bad_version", f"SIP version {version[:20]!r} is not supported", 505)
+            raise fail("bad_start_line", f"request line {start[:80]!r} does not end in SIP/2.0")
+        msg: Message = Request(method, uri, headers, body)
+    else:
+        bits = start.split(" ", 2)
+        if bits[0].upper() != "SIP/2.0":
+            raise fail("bad_version", f"status line version {bits[0][:20]!r} is not SIP/2.0", 505)
+        code = bits[1] if len(bits) > 1 else ""
+        if len(code) != 3 or not code.isdigit() or not code.isascii() or not 100 <= int(code) <= 699:
+            raise fail("bad_start_line", f"status line {start[:80]!r} has no 3-digit status code")
+        msg = Response(int(code), bits[2] if len(bits) > 2 else "", headers, body)
+    for name in MANDATORY_HEADERS:
+        if name not in headers:
+            raise fail("missing_header", f"the message has no {name} header")
+    cseq = headers.get("CSeq") or ""
+    cbits = cseq.split()
+    if (
+        len(cbits) != 2
+        or not cbits[0].isdigit()
+        or not cbits[0].isascii()
+        or int(cbits[0]) >= _MAX_CSEQ
+        or not _TOKEN_SEPARATORS.isdisjoint(cbits[1])
+    ):
+        raise fail("bad_cseq", f"CSeq {cseq[:60]!r} is not 'number METHOD' with number < 2**31")
+    if isinstance(msg, Request) and cbits[1] != msg.method:
+        raise fail("bad_cseq", f"CSeq method {cbits[1]!r} does not match request method {msg.method!r}")
+    try:
+        for via in headers.get_all("Via"):
+            parse_via(via)
+    except ValueError as e:
+        raise fail("bad_via", f"a Via header is malformed ({e})") from None
+    for name in ("From", "To"):
+        value = headers.get(name) or ""
+        try:
+            parse_name_addr(value)
+        except ValueError as e:
+            raise fail("bad_header", f"the {name} header is malformed ({e})") from None
+    return msg
+
+
+class MessageReader:
+    """Incremental SIP parser for one stream connection (``.feed`` bytes, ``.next_message()``)."""
+
+    def __init__(self, limits: Limits | None = None):
+        self.limits = limits or Limits()
+        self.keepalives = 0  #: number of CRLFs skipped between messages (RFC 5626 ping = 2)
+        self._buf = bytearray()
+        self._scan = 0
+        self._pending: tuple[str, Headers, SipParseError | None, int, int] | None = None
+        self._error: SipParseError | None = None
+
+    def feed(self, data: bytes) -> None:
+        """Append received bytes."""
+        self._buf += data
+
+    def reset(self) -> None:
+        """Drop buffered bytes and any framing error; start afresh."""
+        self._buf.clear()
+        self._scan = 0
+        self._pending = None
+        self._error = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as a message."""
+        return len(self._buf)
+
+    def next_message(self) -> Message | None:
+        """The next complete message, or None if more bytes are needed. Raises SipParseError."""
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._next()
+        except SipParseError as e:
+            if e.fatal:
+                self._error = e
+            raise
+
+    def _next(self) -> Message | None:
+        buf = self._buf
+        limits = self.limits
+        if self._pending is None:
+            i = 0
+            while buf.startswith(b"\r\n", i):
+                i += 2
+            if i:
+                self.keepalives += i // 2
+                del buf[:i]
+                self._scan = 0
+            end = buf.find(b"\r\n\r\n", self._scan)
+            if end < 0:
+                self._check_incomplete()
+                self._scan = max(0, len(buf) - 3)
+                return None
+            self._scan = 0
+            head_len = end + 4
+            if head_len > limits.max_message_bytes:
+                raise MessageTooLarge(
+                    f"the header block is {head_len} bytes, over the limit of {limits.max_message_bytes}",
+                    fatal=True,
+                )
+            start, headers, error = _parse_head(bytes(buf[:end]), limits)
+            length = _content_length(headers, start)
+            if length is None:
+                raise SipParseError(
+                    "missing_content_length",
+                    "a message on a stream transport must carry Content-Length (RFC 3261 18.3)",
+                    start_line=start, partial_headers=headers, fatal=True,
+                )
+            if head_len + length > limits.max_message_bytes:
+                raise MessageTooLarge(
+                    f"Content-Length {length} makes the message larger than {limits.max_message_bytes} bytes",
+                    start_line=start, partial_headers=headers, fatal=True,
+                )
+            self._pending = (start, headers, error, head_len, length)
+        start, headers, error, head_len, length = self._pending
+        total = head_len + length
+        if len(buf) < total:
+            return None
+        body = bytes(buf[head_len:total])
+        del buf[:total]
+        self._pending = None
+        if error is not None:
+            error.start_line = start
+            error.partial_headers = headers
+            raise error
+        return _build(start, headers, body)
+
+    def _check_incomplete(self) -> None:
+        buf, limits = self._buf, self.limits
+        if len(buf) > limits.max_message_bytes:
+            raise MessageTooLarge(
+                f"no end of headers within {limits.max_message_bytes} bytes", fatal=True
+            )
+        if len(buf) > limits.max_line_bytes:
+            last = buf.rfind(b"\r\n")
+            if len(buf) - (last + 2 if last >= 0 else 0) > limits.max_line_bytes:
+                raise LineTooLong(
+                    f"a line is longer than the limit of {limits.max_line_bytes} bytes", fatal=True
+                )
+
+
+def parse_message(data: bytes, limits: Limits | None = None) -> Message:
+    """Parse one complete message (e.g. a datagram or a test vector).
+
+    Content-Length is optional here (the body is the rest); if present it must not exceed the
+    bytes available, and octets beyond it are ignored (RFC 3261 §18.3).
+    """
+    limits = limits or Limits()
+    if len(data) > limits.max_message_bytes:
+        raise MessageTooLarge(f"the message is {len(data)} bytes, over the limit of {limits.max_message_bytes}")
+    data = data.lstrip(b"\r\n")
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        block, rest = (data[:-2] if data.endswith(b"\r\n") else data), b""
+    else:
+        block, rest = data[:end], data[end + 4 :]
+    start, headers, error = _parse_head(block, limits)
+    if error is not None:
+        error.start_line, error.partial_headers = start, headers
+        raise error
+    length = _content_length(headers, start)
+    if length is not None:
+        if length > len(rest):
+            raise SipParseError(
+                "bad_content_length",
+                f"Content-Length {length} is larger than the {len(rest)} body bytes present",
+                start_line=start, partial_headers=headers,
+            )
+        rest = rest[:length]
+    return _build(start, headers, rest)

@@ -1,0 +1,214 @@
+"""SDP offer/answer (RFC 4566 / RFC 3264) for one audio stream: PCMU, PCMA, telephone-event.
+
+Only what a trunk call needs: parse an SDP body, build an offer, and build an answer that picks
+the first codec of the offer we support (plus telephone-event when offered).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Codec",
+    "SessionDescription",
+    "SdpError",
+    "STATIC_CODECS",
+    "parse_sdp",
+    "build_offer",
+    "build_answer",
+]
+
+
+class SdpError(ValueError):
+    """Unparseable SDP, or an offer with nothing we can answer (→ 488)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    payload_type: int
+    name: str
+    rate: int = 8000
+    fmtp: str | None = None
+
+    @property
+    def rtpmap(self) -> str:
+        return f"{self.payload_type} {self.name}/{self.rate}"
+
+
+STATIC_CODECS: dict[str, Codec] = {
+    "PCMU": Codec(0, "PCMU"),
+    "PCMA": Codec(8, "PCMA"),
+    "telephone-event": Codec(101, "telephone-event", 8000, "0-16"),
+}
+_STATIC_BY_PT = {0: "PCMU", 8: "PCMA"}
+
+
+@dataclass(slots=True)
+class SessionDescription:
+    """One audio stream's worth of SDP."""
+
+    address: str
+    port: int
+    codecs: list[Codec] = field(default_factory=list)
+    session_id: int = 0
+    version: int = 0
+    username: str = "-"
+    direction: str = "sendrecv"
+    ptime: int | None = None
+    raw: bytes = b""
+
+    @property
+    def codec(self) -> Codec | None:
+        """The first voice codec (what the answer chose, for an answer)."""
+        return next((c for c in self.codecs if c.name != "telephone-event"), None)
+
+    @property
+    def codec_names(self) -> list[str]:
+        return [c.name for c in self.codecs]
+
+    def to_bytes(self) -> bytes:
+        lines = [
+            "v=0",
+            f"o={self.username} {self.session_id} {self.version} IN IP4 {self.address}",
+            "s=SIP Call",
+            f"c=IN IP4 {self.address}",
+            "t=0 0",
+            f"m=audio {self.port} RTP/AVP " + " ".join(str(c.payload_type) for c in self.codecs),
+        ]
+        for c in self.codecs:
+            lines.append(f"a=rtpmap:{c.rtpmap}")
+            if c.fmtp:
+                lines.append(f"a=fmtp:{c.payload_type} {c.fmtp}")
+        if self.ptime:
+            lines.append(f"a=ptime:{self.ptime}")
+        lines.append(f"a={self.direction}")
+        return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def parse_sdp(body: bytes) -> SessionDescription:
+    """Parse the first audio m-line of an SDP body. Raises SdpError."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SdpError("SDP is not UTF-8") from None
+    address = ""
+    media_address = ""
+    username, session_id, version = "-", 0, 0
+    port: int | None = None
+    pts: list[int] = []
+    rtpmap: dict[int, tuple[str, int]] = {}
+    fmtp: dict[int, str] = {}
+    direction = "sendrecv"
+    ptime = None
+    in_audio = seen_media = False
+    for line in text.splitlines():
+        if len(line) < 2 or line[1] != "=":
+            if line.strip():
+                raise SdpError(f"SDP line {line[:40]!r} is not 'x=value'")
+            continue
+        kind, value = line[0], line[2:].strip()
+        if kind == "o":
+            bits = value.split()
+            if len(bits) != 6:
+                raise SdpError(f"bad o= line {value!r}")
+            username = bits[0]
+            try:
+                session_id, version = int(bits[1]), int(bits[2])
+            except ValueError:
+                raise SdpError(f"bad o= line {value!r}") from None
+        elif kind == "c":
+            bits = value.split()
+            if len(bits) != 3:
+                raise SdpError(f"bad c= line {value!r}")
+            if in_audio:
+                media_address = bits[2]
+            elif not seen_media:
+                address = bits[2]
+        elif kind == "m":
+            seen_media = True
+            bits = value.split()
+            if in_audio or port is not None:
+                in_audio = False
+                continue
+            if len(bits) < 4:
+                raise SdpError(f"bad m= line {value!r}")
+            if bits[0] != "audio":
+                continue
+            try:
+                port = int(bits[1].split("/")[0])
+                pts = [int(p) for p in bits[3:]]
+            except ValueError:
+                raise SdpError(f"bad m= line {value!r}") from None
+            in_audio = True
+        elif kind == "a" and (in_audio or not seen_media):
+            name, _, arg = value.partition(":")
+            if name in ("sendrecv", "sendonly", "recvonly", "inactive"):
+                direction = name
+            elif name == "ptime" and arg.strip().isdigit():
+                ptime = int(arg)
+            elif name == "rtpmap" and in_audio:
+                pt_text, _, enc = arg.partition(" ")
+                enc_name, _, rate = enc.strip().partition("/")
+                if pt_text.isdigit():
+                    rate_text = rate.split("/")[0]
+                    rtpmap[int(pt_text)] = (enc_name, int(rate_text) if rate_text.isdigit() else 8000)
+            elif name == "fmtp" and in_audio:
+                pt_text, _, params = arg.partition(" ")
+                if pt_text.isdigit():
+                    fmtp[int(pt_text)] = params.strip()
+    if port is None:
+        raise SdpError("SDP has no audio m= line")
+    codecs = []
+    for pt in pts:
+        if pt in rtpmap:
+            name, rate = rtpmap[pt]
+        elif pt in _STATIC_BY_PT:
+            name, rate = _STATIC_BY_PT[pt], 8000
+        else:
+            name, rate = f"pt{pt}", 8000
+        codecs.append(Codec(pt, name, rate, fmtp.get(pt)))
+    return SessionDescription(
+        media_address or address, port, codecs, session_id, version, username, direction, ptime, body
+    )
+
+
+def build_offer(
+    address: str,
+    port: int,
+    codecs: tuple[str, ...] = ("PCMU", "PCMA"),
+    *,
+    session_id: int = 1,
+    dtmf: bool = True,
+    username: str = "sipsim",
+) -> SessionDescription:
+    """An offer with one audio m-line: the given static codecs then telephone-event/8000."""
+    chosen = [STATIC_CODECS[c] for c in codecs]
+    if dtmf:
+        chosen.append(STATIC_CODECS["telephone-event"])
+    sd = SessionDescription(address, port, chosen, session_id, 0, username, "sendrecv", 20)
+    sd.raw = sd.to_bytes()
+    return sd
+
+
+def build_answer(
+    offer: SessionDescription,
+    address: str,
+    port: int,
+    supported: tuple[str, ...] = ("PCMU", "PCMA"),
+    *,
+    session_id: int = 1,
+    username: str = "sipsim",
+) -> SessionDescription:
+    """Answer with the first codec of the offer that we support (+ telephone-event if offered)."""
+    wanted = {n.upper() for n in supported}
+    voice = next((c for c in offer.codecs if c.name.upper() in wanted), None)
+    if voice is None:
+        raise SdpError(f"no common codec: offer has {offer.codec_names}, we support {list(supported)}")
+    chosen = [voice]
+    dtmf = next((c for c in offer.codecs if c.name.lower() == "telephone-event"), None)
+    if dtmf is not None:
+        chosen.append(dtmf)
+    direction = {"sendonly": "recvonly", "recvonly": "sendonly"}.get(offer.direction, offer.direction)
+    sd = SessionDescription(address, port, chosen, session_id, 0, username, direction, offer.ptime)
+    sd.raw = sd.to_bytes()
+    return sd
