@@ -19,7 +19,7 @@ _ALGID_SHA1_RSA = bytes.fromhex("300d06092a864886f70d0101050500")   # 1.2.840.11
 _ALGID_SHA1_ECDSA = bytes.fromhex("300906072a8648ce3d0401")          # 1.2.840.10045.4.1
 
 
-def _read_tlv(data: bytes, pos: int) -> tuple[int, int, int]:
+def read_tlv(data: bytes, pos: int) -> tuple[int, int, int]:
     """(tag, value_start, value_end) of the TLV at ``pos`` (single-byte tags, definite lengths)."""
     tag = data[pos]
     ln = data[pos + 1]
@@ -36,12 +36,12 @@ def _read_tlv(data: bytes, pos: int) -> tuple[int, int, int]:
     return tag, pos, end
 
 
-def _children(data: bytes, start: int, end: int) -> list[tuple[int, int]]:
+def children(data: bytes, start: int, end: int) -> list[tuple[int, int]]:
     """(start, end) spans of the TLVs between start and end."""
     out = []
     pos = start
     while pos < end:
-        _, _, vend = _read_tlv(data, pos)
+        _, _, vend = read_tlv(data, pos)
         out.append((pos, vend))
         pos = vend
     return out
@@ -77,10 +77,10 @@ def _sign_bytes(key, data: bytes, hash_alg: hashes.HashAlgorithm) -> bytes:
 def resign_certificate_sha1(cert: x509.Certificate, key) -> x509.Certificate:
     """The same certificate signed with SHA-1 (sha1WithRSAEncryption / ecdsa-with-SHA1) by ``key``."""
     der = cert.public_bytes(serialization.Encoding.DER)
-    _, s, e = _read_tlv(der, 0)
-    tbs_span, _, _ = _children(der, s, e)
-    _, ts, te = _read_tlv(der, tbs_span[0])
-    parts = _children(der, ts, te)
+    _, s, e = read_tlv(der, 0)
+    tbs_span, _, _ = children(der, s, e)
+    _, ts, te = read_tlv(der, tbs_span[0])
+    parts = children(der, ts, te)
     idx = 0
     if der[parts[0][0]] == 0xA0:  # [0] EXPLICIT version
         idx = 1
@@ -96,8 +96,8 @@ def resign_certificate_sha1(cert: x509.Certificate, key) -> x509.Certificate:
 
 def resign_csr_sha1(csr: x509.CertificateSigningRequest, key) -> x509.CertificateSigningRequest:
     der = csr.public_bytes(serialization.Encoding.DER)
-    _, s, e = _read_tlv(der, 0)
-    cri_span = _children(der, s, e)[0]
+    _, s, e = read_tlv(der, 0)
+    cri_span = children(der, s, e)[0]
     cri = der[cri_span[0]:cri_span[1]]
     algid = _sha1_algid(key)
     sig = _sign_bytes(key, cri, hashes.SHA1())
