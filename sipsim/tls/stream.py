@@ -446,6 +446,15 @@ class TLSStream(trio.abc.Stream):
         chain = self.record.local_chain
         return chain[0].label if chain else "(no certificate)"
 
+    def _our_cert(self) -> str:
+        """"CUCM7-SUB1's certificate CN=…" / "our certificate CN=… (this node 127.0.0.1:5061)"."""
+        if self.record.local_name:
+            return f"{self.record.local_name}'s certificate {self._our_label()}"
+        return f"our certificate {self._our_label()} (this node {_addr(self.record.local)})"
+
+    def _peer_short(self) -> str:
+        return self.record.peer_name or _addr(self.record.remote)
+
     def _make_failure(self, error: BaseException | None) -> TLSFailure:
         self._tx.finish()
         r = self.record
@@ -506,7 +515,7 @@ class TLSStream(trio.abc.Stream):
                 when = f" on {ci.not_after}" if ci else ""
                 return "tls_cert_expired", (
                     f"{who} rejected {peer_c}: certificate {subj} expired{when} ({text}, depth {depth}); "
-                    f"renew it on {self.record.peer_name or 'the peer'} and upload the new one."
+                    f"renew it on {self._peer_short()} and upload the new one (or its CA) to {who}."
                 )
             if errnum == 9:
                 when = f" before {ci.not_before}" if ci else ""
@@ -532,23 +541,23 @@ class TLSStream(trio.abc.Stream):
         ours = self._our_label()
         if rcv_name in ("unknown_ca", "certificate_unknown"):
             return "tls_unknown_ca", (
-                f"{peer} does not trust {who}'s certificate {ours} (it sent alert {rcv_name}): upload "
-                f"{ours} (or its CA) to {self.record.peer_name or 'the peer'} as CallManager-trust."
+                f"{peer} does not trust {self._our_cert()} (it sent alert {rcv_name}): upload "
+                f"{ours} (or its CA) to {self._peer_short()} as CallManager-trust."
             )
         if rcv_name == "bad_certificate":
             return "tls_unknown_ca", (
-                f"{peer} rejected {who}'s certificate {ours} (alert bad_certificate): upload it (or its CA) "
-                f"to {self.record.peer_name or 'the peer'} as CallManager-trust, or add its name to the "
-                "peer's X.509 Subject Name list."
+                f"{peer} rejected {self._our_cert()} (alert bad_certificate): upload it (or its CA) "
+                f"to {self._peer_short()} as CallManager-trust, or add {ours} to the X.509 Subject "
+                f"Name list of {self._peer_short()}."
             )
         if rcv_name == "certificate_expired":
             return "tls_cert_expired", (
-                f"{peer} rejected {who}'s certificate {ours} as expired (alert certificate_expired); "
-                f"renew {ours}."
+                f"{peer} rejected {self._our_cert()} as expired (alert certificate_expired); "
+                f"renew {ours} and upload it to {self._peer_short()}."
             )
         if rcv_name == "unsupported_certificate":
             return "tls_bad_eku", (
-                f"{peer} rejected {who}'s certificate {ours} (alert unsupported_certificate: wrong key "
+                f"{peer} rejected {self._our_cert()} (alert unsupported_certificate: wrong key "
                 "usage or extended key usage); reissue it with serverAuth and clientAuth."
             )
         no_cert_sent = self._conn.get_certificate() is None
@@ -556,8 +565,7 @@ class TLSStream(trio.abc.Stream):
         if self.server_side and "peer did not return a certificate" in errs:
             return "tls_no_peer_cert", (
                 f"{peer} sent no client certificate but {who} requires one (mutual TLS): give "
-                f"{self.record.peer_name or 'the peer'} a CallManager certificate (or turn off "
-                "require_peer_cert)."
+                f"{self._peer_short()} a CallManager certificate (or turn off require_peer_cert)."
             )
         if not self.server_side and (rcv_name == "certificate_required"
                                      or (rcv_name == "handshake_failure" and no_cert_sent and server_hello)):
