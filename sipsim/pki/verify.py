@@ -234,12 +234,12 @@ def _warnings(path: list[x509.Certificate], anchored: bool) -> list[str]:
                 pass
             if h is not None and h.name in ("sha1", "md5"):
                 out.append(f"{name} is signed with {h.name.upper().replace('SHA1', 'SHA-1')} "
-                           f"({signature_algorithm(c).split(' ')[0]}): peers with OpenSSL security level 1+ "
-                           "(TLS 1.2+, CUCM 12.5+) reject it; reissue it with SHA-256")
+                           f"({signature_algorithm(c).split(' ')[0]}): OpenSSL 3 peers at security level 1 or "
+                           "more (the default) refuse it in TLS; reissue it with SHA-256")
         pub = c.public_key()
         if isinstance(pub, rsa.RSAPublicKey) and pub.key_size < 2048:
             out.append(f"{name} has a {pub.key_size}-bit RSA key: CUCM's old default, refused by peers at "
-                       "OpenSSL security level 2; regenerate it with 2048 bits or more")
+                       "OpenSSL security level 2 (the default of many Linux distributions); regenerate it with 2048 bits or more")
     return out
 
 
