@@ -312,7 +312,10 @@ class Endpoint:
             self._end(call, "local", "bye")
 
     def answer(self, call_id: str, now: float, status: int = 200, delay: float = 0.0) -> None:
-        """UAS: send 180 Ringing, then after ``delay`` seconds the final ``status`` (200 + SDP)."""
+        """UAS: send 180 Ringing, then after ``delay`` seconds the final ``status`` (200 + SDP).
+
+        ``delay=float("inf")`` rings until the caller cancels (or ``reject``/``hang_up``).
+        """
         self._now = now
         call = self._call(call_id)
         if call.ended:
@@ -326,7 +329,9 @@ class Endpoint:
         call.dialog.on("1xx", ringing)
         self._txn_event(call.invite_txn, "send_1xx", ringing)
         call.state = "ringing"
-        if delay > 0:
+        if delay == float("inf"):
+            call.pending_status = status  # ring until the caller gives up (or hang_up/reject)
+        elif delay > 0:
             call.pending_status = status
             self._start_ua_timer(("answer", call_id), delay)
         else:

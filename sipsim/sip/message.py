@@ -261,12 +261,21 @@ Message = Request | Response
 
 
 def serialise(msg: Message) -> bytes:
-    """Wire bytes: start line, headers in order (full names), Content-Length from the body, body."""
+    """Wire bytes: start line, headers in order (full names), Content-Length from the body, body.
+
+    Content-Length keeps its position if the headers have one, else it is written last.
+    """
+    length = f"Content-Length: {len(msg.body)}"
     lines = [msg.first_line]
-    for _, name, value in msg.headers._items:
-        if name != "Content-Length":
+    placed = False
+    for key, name, value in msg.headers._items:
+        if key != "content-length":
             lines.append(f"{name}: {value}")
-    lines.append(f"Content-Length: {len(msg.body)}")
+        elif not placed:  # keep its position; later duplicates are dropped
+            lines.append(length)
+            placed = True
+    if not placed:
+        lines.append(length)
     lines.append("")
     lines.append("")
     return "\r\n".join(lines).encode("utf-8", "surrogateescape") + msg.body
