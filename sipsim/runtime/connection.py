@@ -4,6 +4,7 @@ SIP core transmits, and a reader task that feeds received bytes to the node's en
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 import trio
 
 _ids = itertools.count(1)
+log = logging.getLogger("sipsim.connection")
 
 
 @dataclass(eq=False)
@@ -46,8 +48,11 @@ class SipConnection:
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
                 await self.stream.send_all(b"".join(batch) if len(batch) > 1 else data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+            log.info("connection %s %s:%s: cannot send: %s", self.id, self.remote[0], self.remote[1], e)
+        except Exception as e:  # a TLS failure while sending: close this connection only
+            log.info("connection %s %s:%s: closed on %s: %s", self.id, self.remote[0], self.remote[1],
+                     type(e).__name__, e, exc_info=not type(e).__module__.startswith(("OpenSSL", "sipsim.tls")))
         finally:
             self.closed = True
 
@@ -57,14 +62,15 @@ class SipConnection:
             while True:
                 data = await self.stream.receive_some(65536)
                 if not data:
+                    log.debug("connection %s %s:%s: closed by the peer", self.id, self.remote[0], self.remote[1])
                     break
                 if not self.mute:
                     deliver(self, data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass
-        except Exception as e:  # a TLS error after the handshake
-            if type(e).__name__ not in ("Error", "SysCallError", "ZeroReturnError"):
-                raise
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+            log.debug("connection %s %s:%s: %s", self.id, self.remote[0], self.remote[1], e or type(e).__name__)
+        except Exception as e:  # a TLS error after the handshake, or a bug: never take the node down
+            log.info("connection %s %s:%s: closed on %s: %s", self.id, self.remote[0], self.remote[1],
+                     type(e).__name__, e, exc_info=not type(e).__module__.startswith(("OpenSSL", "sipsim.tls")))
         finally:
             self.closed = True
             deliver(self, b"")

@@ -198,6 +198,7 @@ class NodeRuntime:
                 return conn
             conn = await self._open(trunk, address, port, peer)
             self.pool[key] = conn
+            self.conns[conn.id] = conn  # known before the first Transmit names it
             self._nursery.start_soon(self._run_connection, conn)
             return conn
 
@@ -274,8 +275,15 @@ class NodeRuntime:
         self.pump()
 
     def pump(self) -> None:
-        """Carry out everything the SIP core asked for."""
-        for action in self.endpoint.drain():
+        """Carry out everything the SIP core asked for, including what handling it asks for next."""
+        actions = self.endpoint.drain()
+        while actions:
+            for action in actions:
+                self._carry_out(action)
+            actions = self.endpoint.drain()
+
+    def _carry_out(self, action) -> None:
+        if True:
             kind = type(action)
             if kind is ev.Transmit:
                 conn = self.conns.get(action.conn)

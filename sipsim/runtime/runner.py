@@ -145,7 +145,7 @@ class LabRunner:
                                         reason="internal_error", detail=f"{type(e).__name__}: {e}")
             finally:
                 limiter.release()
-                if self.on_call_done:
+                if self.on_call_done and records[i] is not None:
                     self.on_call_done(records[i])
 
         async with trio.open_nursery() as nursery:
