@@ -233,6 +233,13 @@ class Endpoint:
         elif kind == "ack_wait" and call.state == "answered":
             self._send_bye(call)
             self._end(call, "local", "no_ack")
+        elif kind == "cancel_guard" and call.state in ("calling", "early"):
+            txn = call.invite_txn
+            if txn is not None and not txn.terminated:
+                txn.state = "terminated"  # destroyed by the UA core, not by its table
+                self._run(txn, [CancelTimer(txn.timer_key(t)) for t in sorted(txn.running)])
+                txn.running.clear()
+            self._fail(call, 408, "timeout" if call.expired else "cancelled")
         elif kind == "expires" and call.state in ("calling", "early"):
             call.expired = True
             if call.state == "early":
@@ -440,7 +447,7 @@ class Endpoint:
         call.ended_at = self._now
         call.ended_by = by
         call.end_reason = reason
-        for kind in ("answer", "ack_wait", "expires"):
+        for kind in ("answer", "ack_wait", "expires", "cancel_guard"):
             self._stop_ua_timer((kind, call.call_id))
 
     # ------------------------------------------------------------------ transactions
@@ -589,6 +596,8 @@ class Endpoint:
         h.add("User-Agent", self.config.user_agent)
         call.cancelling = True
         self._new_client("nict", call.conn, Request("CANCEL", inv.uri, h), ("cancel", call.call_id))
+        # RFC 3261 9.1: no final response to the INVITE within 64*T1 → consider it cancelled.
+        self._start_ua_timer(("cancel_guard", call.call_id), 64 * self.config.timers.t1)
 
     def _send_bye(self, call: Call) -> None:
         assert call.dialog is not None

@@ -84,8 +84,9 @@ class CallFailed:
     """A call we placed ended without being answered.
 
     ``reason``: the response's reason phrase for a final non-2xx (e.g. ``"Busy Here"``),
-    ``"cancelled"`` for the 487 after our CANCEL, ``"timeout"`` (status 408) on Timer B or when
-    the INVITE's Expires ran out, ``"connection_lost"`` (status 503) when the transport went away.
+    ``"cancelled"`` for the 487 after our CANCEL (status 408 if no final response came within
+    64·T1 of the CANCEL, RFC 3261 §9.1), ``"timeout"`` (status 408) on Timer B or when the
+    INVITE's Expires ran out, ``"connection_lost"`` (status 503) when the transport went away.
     """
 
     call_id: str

@@ -25,8 +25,11 @@ __all__ = [
 MAGIC_COOKIE = "z9hG4bK"  # RFC 3261 §8.1.1.7: branches of RFC 3261 compliant elements start with it
 
 
-def _scan(text: str, sep: str) -> list[str]:
-    """Split ``text`` on ``sep`` outside double quotes (with backslash escapes) and ``<...>``."""
+def _scan(text: str, sep: str, strict: bool = True) -> list[str]:
+    """Split ``text`` on ``sep`` outside double quotes (with backslash escapes) and ``<...>``.
+
+    An unterminated quoted string raises ValueError if ``strict``, else ends the last part.
+    """
     if '"' not in text and "<" not in text:
         return text.split(sep)
     parts: list[str] = []
@@ -50,15 +53,15 @@ def _scan(text: str, sep: str) -> list[str]:
             parts.append(text[start:i])
             start = i + 1
         i += 1
-    if quoted:
+    if quoted and strict:
         raise ValueError("unterminated quoted string")
     parts.append(text[start:])
     return parts
 
 
 def split_commas(value: str) -> list[str]:
-    """Split a multi-value header (``Via: a, b``) into its values, stripped."""
-    return [p.strip() for p in _scan(value, ",")]
+    """Split a multi-value header (``Via: a, b``) into its values, stripped. Never raises."""
+    return [p.strip() for p in _scan(value, ",", strict=False)]
 
 
 def split_params(value: str) -> tuple[str, list[str]]:

@@ -393,3 +393,16 @@ def test_timer_fired_with_unknown_or_cancelled_key_is_harmless():
         w.b.timer_fired(key, 100.0)
     assert w.a.drain() == [] and w.b.drain() == []
     assert w.a.calls[call_id].state == "confirmed"
+
+
+def test_cancel_without_final_response_gives_up_after_64_t1():
+    w = Wire()
+    call_id = place(w)  # B sent 100 Trying; A is early
+    w.deliver["a"] = False  # the CANCEL is lost, B never sends 487
+    w.a.hang_up(call_id, w.now)
+    w.advance(31.0)
+    assert not w.of("a", CallFailed)
+    w.advance(2.0)
+    assert w.of("a", CallFailed) == [CallFailed(call_id, 408, "cancelled")]
+    assert w.a.pending_transactions == 0
+    assert not [k for (side, k) in w.timers if side == "a"]
