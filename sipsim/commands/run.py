@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import trio
-from rich.console import Console
 
 from sipsim.errors import UserError
 from sipsim.lab.expect import check as check_expectations
 from sipsim.lab.loader import load_scenario
-from sipsim.report.table import print_report
+from sipsim.report.table import make_console, print_report
 from sipsim.runtime.runner import LabRunner
 
 
@@ -33,7 +32,7 @@ def run(args) -> int:
         raise UserError(f"{args.scenario}: no [[call]] to place: add one (see docs/scenarios.md)")
     runner = LabRunner(scenario, port_offset=args.port_offset)
     result = trio.run(runner.run)
-    console = Console()
+    console = make_console()
     for line in result.pki_events:
         if not line.startswith("kept"):
             console.print(f"[dim]pki: {line}[/]")

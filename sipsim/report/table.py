@@ -10,21 +10,39 @@ from rich.table import Table
 from sipsim.report.records import RunResult
 
 
+def _short_tls(version: str | None, cipher: str | None) -> str:
+    if not version:
+        return "-"
+    cipher = (cipher or "").removeprefix("TLS_")  # TLS 1.3 suite names
+    return f"{version.replace('TLSv', '')} {cipher}".strip()
+
+
+def _cn(slash_subject: str | None) -> str:
+    if not slash_subject:
+        return "-"
+    return slash_subject.rsplit("/CN=", 1)[-1] if "/CN=" in slash_subject else slash_subject
+
+
 def calls_table(result: RunResult) -> Table:
     t = Table(title=f"{result.scenario}: {len(result.calls)} calls, {result.answered} answered, "
-                    f"{result.failed} failed", title_justify="left")
-    for col in ("#", "caller → called", "pattern", "trunk", "origin node", "destination",
-                "outcome", "status", "reason", "TLS", "peer certificate", "setup ms"):
-        t.add_column(col, no_wrap=col not in ("peer certificate", "reason"))
+                    f"{result.failed} failed", title_justify="left", pad_edge=False)
+    t.add_column("#", justify="right")
+    t.add_column("call (pattern)", no_wrap=True)
+    t.add_column("origin → destination")
+    t.add_column("result")
+    t.add_column("TLS", no_wrap=True)
+    t.add_column("peer CN")
+    t.add_column("setup ms", justify="right")
     for c in result.calls:
-        dest = c.destination or "-"
-        if c.destination_node:
-            dest = f"{c.destination_node} ({c.destination})"
-        outcome = "[green]answered[/]" if c.outcome == "answered" else "[red]failed[/]"
-        tls = " ".join(x for x in (c.tls_version, c.cipher) if x) or "-"
-        peer = c.peer_subject or "-"
-        t.add_row(str(c.id), f"{c.caller} → {c.called}", c.pattern or "-", c.trunk or "-", c.origin_node or "-",
-                  dest, outcome, str(c.status or "-"), c.reason or "", tls, peer,
+        route = f"{c.origin_node or '-'} → {c.destination_node or c.destination or '-'}"
+        if len(c.attempts) > 1:
+            route += f" ({len(c.attempts)} attempts)"
+        if c.outcome == "answered":
+            outcome = f"[green]answered {c.status}[/]"
+        else:
+            outcome = f"[red]{c.reason or 'failed'}[/]" + (f" {c.status}" if c.status else "")
+        call = f"{c.caller} → {c.called}" + (f" ({c.pattern})" if c.pattern else "")
+        t.add_row(str(c.id), call, route, outcome, _short_tls(c.tls_version, c.cipher), _cn(c.peer_subject),
                   f"{c.setup_ms:.1f}" if c.setup_ms is not None else "-")
     return t
 
@@ -41,15 +59,23 @@ def destinations_table(result: RunResult) -> Table:
                 rows[key][a.reason] += 1
     t = Table(title="per destination", title_justify="left")
     for col in ("trunk", "destination", "attempts", "answered", "failed by reason"):
-        t.add_column(col)
+        t.add_column(col, justify="right" if col in ("attempts", "answered") else "left")
     for (trunk, dest), counts in sorted(rows.items()):
         failed = ", ".join(f"{r} ×{n}" for r, n in sorted(counts.items()) if r not in ("attempts", "answered"))
         t.add_row(trunk, dest, str(counts["attempts"]), str(counts["answered"]), failed or "-")
     return t
 
 
+def make_console() -> Console:
+    """A console at least 120 columns wide when output is not a terminal (CI logs, files)."""
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 150))
+    return console
+
+
 def print_report(result: RunResult, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or make_console()
     console.print(calls_table(result))
     console.print(destinations_table(result))
     failed = [c for c in result.calls if c.outcome != "answered"]

@@ -211,8 +211,7 @@ class NodeRuntime:
             raise ConnectFailure("timeout", f"{self.node.name} could not open TCP to {target} within "
                                  f"{self.lab.connect_timeout:g} s: is the destination address right?") from None
         except OSError as e:
-            refused = "refused" in str(e).lower() or getattr(e, "errno", None) == errno.ECONNREFUSED
-            if refused:
+            if _refused(e):
                 raise ConnectFailure("connect_refused", f"{target} refused the TCP connection from "
                                      f"{self.node.name}: nothing listens there; check the destination port "
                                      "against the peer's incoming port and that the peer node is up") from None
@@ -375,6 +374,21 @@ class NodeRuntime:
     def hang_up(self, call_id: str) -> None:
         self.endpoint.hang_up(call_id, trio.current_time())
         self.pump()
+
+
+def _refused(error: BaseException) -> bool:
+    """trio's open_tcp_stream wraps each address's error: look inside for ECONNREFUSED."""
+    seen, todo = set(), [error]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, ConnectionRefusedError) or getattr(e, "errno", None) == errno.ECONNREFUSED:
+            return True
+        todo += [x for x in (e.__cause__, e.__context__) if x is not None]
+        todo += list(getattr(e, "exceptions", ()))
+    return False
 
 
 def _strip_name_addr(value: str) -> str:
