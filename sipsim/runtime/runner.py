@@ -44,14 +44,20 @@ class LabRunner:
     def total_calls(self) -> int:
         return sum(len(b.calls) for b in self.scenario.traffic())
 
-    async def run(self) -> RunResult:
+    async def start_nodes(self, nursery: trio.Nursery, only: list[str] | None = None) -> None:
+        """Make the lab's certificates and start its nodes (all, or those named) in ``nursery``."""
         pki = prepare_pki(self.scenario, base=self.base)
         self.ctx = LabContext(self.scenario, pki, port_offset=self.port_offset, keylog=self.keylog)
-        started = trio.current_time()
-        async with trio.open_nursery() as nursery:
-            for node in self.scenario.nodes():
+        for node in self.scenario.nodes():
+            if only is None or node.name in only:
                 rt = self.nodes[node.name] = NodeRuntime(node, self.ctx)
                 await nursery.start(rt.serve)
+
+    async def run(self) -> RunResult:
+        started = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            await self.start_nodes(nursery)
+            pki = self.ctx.pki
             await self.start_pings(nursery)
             records = await self.place_all()
             nursery.cancel_scope.cancel()

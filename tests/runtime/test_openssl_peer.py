@@ -1,0 +1,105 @@
+"""A running node against a real peer: `openssl s_client` with and without a client certificate."""
+
+import shutil
+
+import pytest
+import trio
+
+from sipsim.lab.loader import load_scenario
+from sipsim.runtime.runner import LabRunner
+from tests.conftest import SCENARIOS
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+
+OPTIONS = (b"OPTIONS sip:127.0.0.21:5061 SIP/2.0\r\n"
+           b"Via: SIP/2.0/TLS 127.0.0.11:5061;branch=z9hG4bK-openssl-1\r\n"
+           b"From: <sip:ping@127.0.0.11>;tag=abc\r\nTo: <sip:127.0.0.21>\r\n"
+           b"Call-ID: openssl-ping-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+
+
+class Result:
+    def __init__(self, stdout: bytes, stderr: bytes):
+        self.stdout, self.stderr = stdout, stderr
+
+
+async def s_client(port, *args, stdin=OPTIONS, wait=1.5):
+    """Run s_client, send ``stdin``, collect what it prints for ``wait`` seconds, then stop it."""
+    import subprocess
+
+    cmd = ["openssl", "s_client", "-connect", f"127.0.0.21:{port}", "-bind", "127.0.0.11:0",
+           "-ign_eof", "-quiet", "-verify_return_error", *map(str, args)]
+    proc = await trio.lowlevel.open_process(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE)
+    out, err = bytearray(), bytearray()
+
+    async def pump(stream, into):
+        try:
+            async for chunk in stream:
+                into += chunk
+        except trio.ClosedResourceError:
+            pass
+
+    try:
+        async with trio.open_nursery() as n:
+            n.start_soon(pump, proc.stdout, out)
+            n.start_soon(pump, proc.stderr, err)
+            await proc.stdin.send_all(stdin)
+            await trio.sleep(wait)
+            n.cancel_scope.cancel()
+    finally:
+        proc.kill()
+        await proc.wait()
+    return Result(bytes(out), bytes(err))
+
+
+async def serve_cucm8(certs_base, port_offset):
+    scenario = load_scenario(SCENARIOS / "seed-000-self-signed.toml")
+    runner = LabRunner(scenario, port_offset=port_offset, base=certs_base)
+    return runner
+
+
+async def test_s_client_with_the_subscribers_certificate_gets_200_to_options(certs_base, port_offset):
+    runner = await serve_cucm8(certs_base, port_offset)
+    async with trio.open_nursery() as nursery:
+        await runner.start_nodes(nursery, only=["CUCM8-Publisher"])
+        files = runner.ctx.pki.files("CUCM7-SUB1.bbbburns.lab")
+        trust = runner.ctx.pki.trust_file("CUCM8-Publisher.bbbburns.lab")
+        proc = await s_client(5061 + port_offset, "-cert", files.cert, "-key", files.key, "-CAfile", trust)
+        nursery.cancel_scope.cancel()
+    out = proc.stdout.decode(errors="replace")
+    assert "SIP/2.0 200 OK" in out, proc.stderr.decode(errors="replace")
+    assert "CSeq: 1 OPTIONS" in out
+
+
+async def test_s_client_without_a_certificate_is_refused_in_the_handshake(certs_base, port_offset):
+    runner = await serve_cucm8(certs_base, port_offset)
+    async with trio.open_nursery() as nursery:
+        await runner.start_nodes(nursery, only=["CUCM8-Publisher"])
+        trust = runner.ctx.pki.trust_file("CUCM8-Publisher.bbbburns.lab")
+        proc = await s_client(5061 + port_offset, "-CAfile", trust)
+        node = runner.nodes["CUCM8-Publisher"]
+        nursery.cancel_scope.cancel()
+    assert b"SIP/2.0" not in proc.stdout
+    assert [f.reason for f in node.inbound_failures] == ["tls_no_peer_cert"]
+    assert "127.0.0.11" in node.inbound_failures[0].detail
+
+
+async def test_s_client_with_a_trusted_but_unlisted_name_is_refused(certs_base, port_offset, tmp_path):
+    # CUCM7-SUB1's certificate is trusted by CUCM8-Publisher; a profile listing only CUCM7-PUB refuses it
+    text = (SCENARIOS / "seed-000-self-signed.toml").read_text().replace(
+        'x509_subject_name = "CUCM7-PUB.bbbburns.lab, CUCM7-SUB1.bbbburns.lab"',
+        'x509_subject_name = "CUCM7-PUB.bbbburns.lab"')
+    path = tmp_path / "variant.toml"
+    path.write_text(text.replace('name = "seed-000"', 'name = "seed-000"\ncerts_dir = "certs/seed-000"'))
+    runner = LabRunner(load_scenario(path), port_offset=port_offset, base=certs_base)
+    async with trio.open_nursery() as nursery:
+        await runner.start_nodes(nursery, only=["CUCM8-Publisher"])
+        files = runner.ctx.pki.files("CUCM7-SUB1.bbbburns.lab")
+        trust = runner.ctx.pki.trust_file("CUCM8-Publisher.bbbburns.lab")
+        proc = await s_client(5061 + port_offset, "-cert", files.cert, "-key", files.key, "-CAfile", trust)
+        node = runner.nodes["CUCM8-Publisher"]
+        nursery.cancel_scope.cancel()
+    assert b"SIP/2.0" not in proc.stdout
+    assert [f.reason for f in node.inbound_failures] == ["subject_not_allowed"]
+    assert "CUCM7-SUB1.bbbburns.lab" in node.inbound_failures[0].detail
+    assert "alert" in proc.stderr.decode(errors="replace").lower()
