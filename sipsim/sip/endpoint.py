@@ -628,7 +628,10 @@ class Endpoint:
             return
         txn = Transaction("ist" if req.method == "INVITE" else "nist", key, conn, req, self.config.timers)
         self._server[key] = txn
-        if req.method == "INVITE":
+        unsupported = self._unsupported(req)
+        if unsupported:
+            self._respond(txn, 420, extra=[("Unsupported", ", ".join(unsupported))])
+        elif req.method == "INVITE":
             self._on_invite(conn, txn, req)
         elif req.method == "CANCEL":
             self._on_cancel(txn, req, server_key(branch, sent_by, "INVITE"))
@@ -645,6 +648,13 @@ class Endpoint:
             self._respond(txn, 405)
         else:
             self._respond(txn, 501)
+
+    def _unsupported(self, req: Request) -> list[str]:
+        """Option tags in Require that we do not support (RFC 3261 8.2.2.3 → 420)."""
+        if req.method == "CANCEL" or "Require" not in req.headers:
+            return []
+        ours = {t.strip().lower() for t in self.config.supported.split(",")}
+        return [t for t in req.headers.get_all("Require") if t and t.lower() not in ours]
 
     def _response(
         self,

@@ -59,6 +59,20 @@ def canonical_name(name: str) -> str:
     return _CANONICAL.get(name.lower(), name)
 
 
+_NAME_CACHE: dict[str, tuple[str, str]] = {}
+
+
+def _name_key(name: str) -> tuple[str, str]:
+    """``(lower-case key, canonical name)``, memoised (header names repeat endlessly)."""
+    hit = _NAME_CACHE.get(name)
+    if hit is None:
+        full = _CANONICAL.get(name.lower(), name)
+        hit = (full.lower(), full)
+        if len(_NAME_CACHE) < 4096:
+            _NAME_CACHE[name] = hit
+    return hit
+
+
 class Headers:
     """Ordered multi-map of header fields with case-insensitive names.
 
@@ -75,13 +89,12 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a field (after any existing ones of the same name)."""
-        name = canonical_name(name)
-        self._items.append((name.lower(), name, value))
+        key, name = _name_key(name)
+        self._items.append((key, name, value))
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of that name by one, at the position of the first (or at the end)."""
-        name = canonical_name(name)
-        key = name.lower()
+        key, name = _name_key(name)
         out: list[tuple[str, str, str]] = []
         placed = False
         for item in self._items:
@@ -97,12 +110,12 @@ class Headers:
 
     def remove(self, name: str) -> None:
         """Remove every field of that name (no error if absent)."""
-        key = canonical_name(name).lower()
+        key = _name_key(name)[0]
         self._items = [i for i in self._items if i[0] != key]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value (for list headers such as Via: the first comma-separated element)."""
-        key = canonical_name(name).lower()
+        key = _name_key(name)[0]
         for k, _, v in self._items:
             if k == key:
                 if key in MULTI_VALUE and ("," in v):
@@ -112,7 +125,7 @@ class Headers:
 
     def get_all(self, name: str) -> list[str]:
         """Every value, in order; comma-separated values of list headers are split."""
-        key = canonical_name(name).lower()
+        key = _name_key(name)[0]
         out: list[str] = []
         multi = key in MULTI_VALUE
         for k, _, v in self._items:
@@ -135,7 +148,7 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = canonical_name(name).lower()
+        key = _name_key(name)[0]
         return any(k == key for k, _, _ in self._items)
 
     def __iter__(self) -> Iterator[tuple[str, str]]:

@@ -406,3 +406,14 @@ def test_cancel_without_final_response_gives_up_after_64_t1():
     assert w.of("a", CallFailed) == [CallFailed(call_id, 408, "cancelled")]
     assert w.a.pending_transactions == 0
     assert not [k for (side, k) in w.timers if side == "a"]
+
+
+def test_require_of_an_unknown_extension_gets_420():
+    w = Wire()
+    w.a.place_call(CONN, 0.0, caller="7131001", called="8511001", request_uri=URI,
+                   headers=["Require: 100rel, timer"])
+    w.pump()
+    assert w.methods() == ["a:INVITE", "b:420", "a:ACK"]
+    assert not w.of("b", IncomingCall)
+    [failed] = w.of("a", CallFailed)
+    assert failed.status == 420 and failed.reason == "Bad Extension"
