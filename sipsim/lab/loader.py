@@ -19,6 +19,8 @@ from sipsim.lab.routing import PatternError, RoutePattern
 from sipsim.lab.subjects import SubjectListError, parse_subject_list
 
 MAX_DESTINATIONS = 16
+KEYS = ("rsa1024", "rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384")
+HASHES = ("sha1", "sha256", "sha384")
 
 
 class _Section:
@@ -104,6 +106,16 @@ def _scenario(path: Path, raw: dict[str, Any]) -> m.Scenario:
         pki=lab.get("pki", str, "self-signed", choices=("self-signed", "ca")),
         certs_dir=Path(lab.get("certs_dir", str, f"certs/{name}")),
     )
+    ca = _Section(path, "[lab.ca]", lab.get("ca", dict, {}))
+    scenario.ca = m.CASpec(
+        cn=ca.get("cn", str, "sipsim Lab Root CA"),
+        subject=tuple(sorted(ca.get("subject", dict, {}).items())),
+        key=ca.get("key", str, "rsa2048", choices=KEYS),
+        hash=ca.get("hash", str, "sha256", choices=HASHES),
+        days=ca.get("days", int, 3650),
+        intermediate=ca.get("intermediate", bool, False),
+    )
+    ca.done()
     lab.done()
 
     run = _Section(path, "[run]", top.get("run", dict, {}))
@@ -215,8 +227,8 @@ def _node(path: Path, cluster: m.Cluster, raw: dict[str, Any]) -> m.Node:
     address = _loopback(sec, "address", sec.get("address", str))
     cert = _Section(path, f"{sec.where} [cert]", sec.get("cert", dict, {}))
     cert_spec = m.CertSpec(
-        key=cert.get("key", str, "rsa2048", choices=("rsa1024", "rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384")),
-        hash=cert.get("hash", str, "sha256", choices=("sha1", "sha256", "sha384")),
+        key=cert.get("key", str, "rsa2048", choices=KEYS),
+        hash=cert.get("hash", str, "sha256", choices=HASHES),
         days=cert.get("days", int, 3650),
         sans=tuple(cert.get("sans", list, [])),
         cn=cert.get("cn", str, None),

@@ -153,6 +153,18 @@ class CallSpec:
 
 
 @dataclass(frozen=True)
+class CASpec:
+    """The lab CA of a CA-signed lab (seed 003)."""
+
+    cn: str = "sipsim Lab Root CA"
+    subject: tuple[tuple[str, str], ...] = ()
+    key: str = "rsa2048"
+    hash: str = "sha256"
+    days: int = 3650
+    intermediate: bool = False
+
+
+@dataclass(frozen=True)
 class TrafficBlock:
     """Calls placed together: the explicit [[call]] list, or one generated [[load]]."""
 
@@ -178,6 +190,7 @@ class Scenario:
     description: str = ""
     pki: str = "self-signed"
     certs_dir: Path = Path("certs")
+    ca: "CASpec | None" = None
     clusters: list[Cluster] = field(default_factory=list)
     calls: list[CallSpec] = field(default_factory=list)
     loads: list[TrafficBlock] = field(default_factory=list)

@@ -15,6 +15,7 @@ class Attempt:
     detail: str | None
     ms: float
     injected: str | None = None  # the fault injected at that destination, when it explains the failure
+    connection: int | None = None  # index into the report's "connections" (TLS record and transcript)
 
 
 @dataclass

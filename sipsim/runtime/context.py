@@ -37,7 +37,12 @@ def identity_specs(scenario: m.Scenario) -> list[IdentitySpec]:
 
 def prepare_pki(scenario: m.Scenario, *, force: bool = False, base: Path | None = None) -> LabPKI:
     directory = scenario.certs_dir if scenario.certs_dir.is_absolute() else (base or Path.cwd()) / scenario.certs_dir
-    return ensure_lab_pki(directory, scenario.pki, identity_specs(scenario), force=force)
+    ca = scenario.ca
+    if ca is None or scenario.pki != "ca":
+        return ensure_lab_pki(directory, scenario.pki, identity_specs(scenario), force=force)
+    return ensure_lab_pki(directory, scenario.pki, identity_specs(scenario), force=force,
+                          intermediate=ca.intermediate, ca_cn=ca.cn, ca_key=ca.key, ca_hash=ca.hash,
+                          ca_days=ca.days, ca_subject=dict(ca.subject))
 
 
 class LabContext:

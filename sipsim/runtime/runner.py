@@ -40,6 +40,8 @@ class LabRunner:
         self._distributors: dict[tuple[str, str], Distributor] = {}
         #: (node, trunk) -> {destination label: monitor}, for trunks with OPTIONS ping on
         self.monitors: dict[tuple[str, str], dict[str, DestinationMonitor]] = {}
+        self.connections: list = []  # TLS ConnectionRecords, in the order calls first used them
+        self._connection_index: dict[int, int] = {}
 
     def total_calls(self) -> int:
         return sum(len(b.calls) for b in self.scenario.traffic())
@@ -62,6 +64,7 @@ class LabRunner:
             records = await self.place_all()
             nursery.cancel_scope.cancel()
         result = RunResult(self.scenario.name, records, trio.current_time() - started, pki_events=list(pki.events))
+        result.connections = [self._connection_dict(i, r) for i, r in enumerate(self.connections)]
         result.trunk_status, result.ping_changes = self.trunk_statuses()
         return result
 
@@ -110,6 +113,21 @@ class LabRunner:
         except ConnectFailure as f:
             reason = f.reason
         mon.result(status, reason, trio.current_time())
+
+    def _note_connection(self, record, origin: str, destination_node: str | None) -> int | None:
+        if record is None:
+            return None
+        key = id(record)
+        if key not in self._connection_index:
+            self._connection_index[key] = len(self.connections)
+            self.connections.append((record, origin, destination_node))
+        return self._connection_index[key]
+
+    def _connection_dict(self, index: int, entry) -> dict:
+        record, origin, destination_node = entry
+        d = record.to_dict()
+        d.update(id=index, client_node=origin, server_node=destination_node)
+        return d
 
     def in_service(self, origin: m.Node, trunk: m.Trunk, order: list[m.Destination]) -> list[m.Destination]:
         mons = self.monitors.get((origin.name, trunk.name))
@@ -221,6 +239,8 @@ class LabRunner:
         rec.tls_version = rec.cipher = rec.peer_subject = None
         rec.peer_san = []
 
+        connection: list[int | None] = [None]
+
         def attempt_done(reason: str | None, detail: str | None) -> None:
             rec.reason, rec.detail = reason, detail
             rec.setup_ms = round((trio.current_time() - t0) * 1000, 1)  # post-dial delay so far
@@ -229,7 +249,7 @@ class LabRunner:
                 active = self.scenario.node(rec.destination_node).fault.active
                 injected = ", ".join(f"{rec.destination_node}: {f}" for f in active) or None
             rec.attempts.append(Attempt(dest.label, rec.destination_node, reason, detail,
-                                        round((trio.current_time() - a0) * 1000, 1), injected))
+                                        round((trio.current_time() - a0) * 1000, 1), injected, connection[0]))
 
         try:
             resolved = topo.resolve(dest)
@@ -248,10 +268,12 @@ class LabRunner:
                 reason, detail = view.reason, view.detail
             if f.record is not None:
                 _tls_fields(rec, f.record)
+                connection[0] = self._note_connection(f.record, node_rt.node.name, rec.destination_node)
             attempt_done(reason, detail)
             return False
         if conn.record is not None:
             _tls_fields(rec, conn.record)
+            connection[0] = self._note_connection(conn.record, node_rt.node.name, rec.destination_node)
         call_id, waiter = node_rt.place_call(conn, spec.caller, spec.called, resolved.address, port, headers)
         rec.call_id = call_id
         await waiter.final.wait()
