@@ -42,6 +42,9 @@ class CallRecord:
     setup_ms: float | None = None
     call_id: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    started_at: float | None = None  # run clock (s) when the call was placed
+    #: the SIP messages of the call seen at the origin node: {"t_ms", "dir" ("out"/"in"), "line"}
+    messages: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

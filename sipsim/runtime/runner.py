@@ -23,6 +23,7 @@ from sipsim.report.records import Attempt, CallRecord, RunResult
 from sipsim.runtime.context import LabContext, prepare_pki
 from sipsim.runtime.node import ConnectFailure, NodeRuntime
 
+LOG_CALLS = 2000  # calls whose SIP messages the report keeps
 SECURITY_STATUS = {"encrypted": "Encrypted", "authenticated": "Authenticated", "non_secure": "NotAuthenticated"}
 
 
@@ -40,6 +41,8 @@ class LabRunner:
         self._distributors: dict[tuple[str, str], Distributor] = {}
         #: (node, trunk) -> {destination label: monitor}, for trunks with OPTIONS ping on
         self.monitors: dict[tuple[str, str], dict[str, DestinationMonitor]] = {}
+        self._t_start = 0.0
+        self._logs: list[tuple[CallRecord, NodeRuntime, str, float]] = []
         self.connections: list = []  # TLS ConnectionRecords, in the order calls first used them
         self._connection_index: dict[int, int] = {}
 
@@ -56,12 +59,15 @@ class LabRunner:
                 await nursery.start(rt.serve)
 
     async def run(self) -> RunResult:
-        started = trio.current_time()
+        started = self._t_start = trio.current_time()
         async with trio.open_nursery() as nursery:
             await self.start_nodes(nursery)
             pki = self.ctx.pki
             await self.start_pings(nursery)
             records = await self.place_all()
+            await trio.sleep(0.05)  # the last BYEs' answers
+            for entry in self._logs:
+                self._collect_log(*entry)
             nursery.cancel_scope.cancel()
         result = RunResult(self.scenario.name, records, trio.current_time() - started, pki_events=list(pki.events))
         result.connections = [self._connection_dict(i, r) for i, r in enumerate(self.connections)]
@@ -113,6 +119,12 @@ class LabRunner:
         except ConnectFailure as f:
             reason = f.reason
         mon.result(status, reason, trio.current_time())
+
+    @staticmethod
+    def _collect_log(rec: CallRecord, node_rt: NodeRuntime, call_id: str, t0: float, keep: bool = True) -> None:
+        rec.messages = [{"t_ms": round((t - t0) * 1000, 3), "dir": d, "line": line}
+                        for t, d, line in node_rt.endpoint.call_log(call_id)]
+        node_rt.endpoint.forget(call_id)
 
     def _note_connection(self, record, origin: str, destination_node: str | None) -> int | None:
         if record is None:
@@ -221,6 +233,7 @@ class LabRunner:
             headers = (("Call-Info", f"<urn:x-cisco-remotecc:callinfo>;security={level}"),)
         node_rt = self.nodes[origin.name]
         t0 = trio.current_time()
+        rec.started_at = round(t0 - self._t_start, 6)
         limit = trunk.max_attempts if trunk.failover else 1
         for dest in order[:limit]:
             done = await self._attempt(rec, node_rt, trunk, dest, spec, headers, t0)
@@ -276,6 +289,16 @@ class LabRunner:
             connection[0] = self._note_connection(conn.record, node_rt.node.name, rec.destination_node)
         call_id, waiter = node_rt.place_call(conn, spec.caller, spec.called, resolved.address, port, headers)
         rec.call_id = call_id
+        try:
+            return await self._carry_call(rec, node_rt, call_id, waiter, dest, spec, attempt_done)
+        finally:
+            node_rt.waiters.pop(call_id, None)
+            self._logs.append((rec, node_rt, call_id, t0))
+            if len(self._logs) > LOG_CALLS:  # long runs keep the messages of the first calls only
+                self._collect_log(*self._logs.pop())
+
+    async def _carry_call(self, rec: CallRecord, node_rt: NodeRuntime, call_id: str, waiter, dest: m.Destination,
+                          spec: m.CallSpec, attempt_done) -> bool:
         await waiter.final.wait()
         rec.status = waiter.status
         if not waiter.answered:
