@@ -59,6 +59,35 @@ class LabContext:
         self._server_events: dict[tuple[str, int], trio.Event] = {}
         self.trace_hooks: list[Callable[..., None]] = []
 
+    def describe(self) -> dict[str, Any]:
+        """The lab as configured, for reports: what explain and doctor name in their fixes."""
+        s, topo = self.scenario, self.topology
+        nodes = []
+        for node in s.nodes():
+            files = self.pki.files(node.cn)
+            nodes.append({
+                "name": node.name, "cluster": node.cluster, "fqdn": node.fqdn, "address": node.address,
+                "port": self.port(topo.listen_ports(node)[0]), "cert_cn": node.cn, "cert_file": str(files.cert),
+                "trust": topo.trusted_names(node),
+                "trust_files": [str(self.pki.trust_file(cn)) for cn in topo.trusted_names(node)],
+                "tls": {"min_version": node.tls.min_version, "max_version": node.tls.max_version,
+                        "ciphers": node.tls.ciphers},
+                "fault": node.fault.active,
+            })
+        profiles, trunks = [], []
+        for c in s.clusters:
+            for p in c.profiles:
+                profiles.append({"cluster": c.name, "name": p.name, "mode": p.device_security_mode,
+                                 "x509_subject_name": list(p.x509_subject_name), "incoming_port": p.incoming_port,
+                                 "subject_mismatch": p.subject_mismatch})
+            for t in c.trunks:
+                trunks.append({"cluster": c.name, "name": t.name, "security_profile": t.security_profile,
+                               "nodes": [n.name for n in topo.trunk_nodes(t)],
+                               "destinations": [d.label for d in t.destinations], "distribution": t.distribution,
+                               "failover": t.failover, "options_ping": t.options_ping})
+        return {"name": s.name, "pki": s.pki, "certs_dir": str(self.pki.directory), "nodes": nodes,
+                "profiles": profiles, "trunks": trunks}
+
     def port(self, port: int) -> int:
         return port + self.port_offset
 

@@ -83,6 +83,7 @@ class NodeRuntime:
         self.inbound_failures: list[TLSFailure] = []
         self._nursery: trio.Nursery | None = None
         self.invites_received = 0
+        self.answered_inbound = 0
 
     # life cycle -----------------------------------------------------------------------------------
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -310,10 +311,13 @@ class NodeRuntime:
                     w.status, w.reason = action.status, action.reason
                     w.final.set()
                     w.ended.set()
-                inbound = self.inbound_calls.get(action.call_id)
-                if inbound and inbound.status is None:
-                    inbound.status = action.status
             elif kind is ev.CallEnded:
+                inbound = self.inbound_calls.pop(action.call_id, None)
+                if inbound is not None:  # an incoming call is over: nothing keeps it
+                    call = self.endpoint.calls.get(action.call_id)
+                    inbound.status = getattr(call, "status", None)
+                    self.answered_inbound += inbound.status == 200
+                    self.endpoint.forget(action.call_id)
                 w = self.waiters.get(action.call_id)
                 if w:
                     w.ended_by = action.by
@@ -325,7 +329,13 @@ class NodeRuntime:
                     w.status, w.reason = action.status, action.reason
                     w.final.set()
             elif kind is ev.ProtocolError:
-                log.info("%s: bad SIP from connection %s: %s", self.node.name, action.conn, action.error)
+                conn = self.conns.get(action.conn)
+                who = f"{conn.peer_node or conn.remote[0]}:{conn.remote[1]}" if conn else f"connection {action.conn}"
+                fatal = getattr(action.error, "fatal", False)
+                log.warning("%s: bad SIP from %s: %s%s", self.node.name, who, action.error,
+                            " (400 sent)" if action.response_sent else "", )
+                if fatal and conn is not None:  # the byte stream cannot be framed any more: close it
+                    self._nursery.start_soon(conn.aclose)
 
     def _incoming(self, call: ev.IncomingCall) -> None:
         now = trio.current_time()

@@ -71,6 +71,7 @@ class LabRunner:
             nursery.cancel_scope.cancel()
         result = RunResult(self.scenario.name, records, trio.current_time() - started, pki_events=list(pki.events))
         result.connections = [self._connection_dict(i, r) for i, r in enumerate(self.connections)]
+        result.lab = self.ctx.describe()
         result.trunk_status, result.ping_changes = self.trunk_statuses()
         return result
 
@@ -290,14 +291,14 @@ class LabRunner:
         call_id, waiter = node_rt.place_call(conn, spec.caller, spec.called, resolved.address, port, headers)
         rec.call_id = call_id
         try:
-            return await self._carry_call(rec, node_rt, call_id, waiter, dest, spec, attempt_done)
+            return await self._carry_call(rec, node_rt, conn, call_id, waiter, dest, spec, attempt_done)
         finally:
             node_rt.waiters.pop(call_id, None)
             self._logs.append((rec, node_rt, call_id, t0))
             if len(self._logs) > LOG_CALLS:  # long runs keep the messages of the first calls only
                 self._collect_log(*self._logs.pop())
 
-    async def _carry_call(self, rec: CallRecord, node_rt: NodeRuntime, call_id: str, waiter, dest: m.Destination,
+    async def _carry_call(self, rec: CallRecord, node_rt: NodeRuntime, conn, call_id: str, waiter, dest: m.Destination,
                           spec: m.CallSpec, attempt_done) -> bool:
         await waiter.final.wait()
         rec.status = waiter.status
