@@ -92,11 +92,10 @@ def _use_identity(ctx: SSL.Context, cert_file: Path, key_file: Path, chain_files
         ) from None
     try:
         ctx.use_privatekey(key)
-    except (SSL.Error, TypeError) as exc:
-        raise UserError(f"private key file {key_file} cannot be used by OpenSSL ({_err_text(exc)})") from None
-    try:
         ctx.check_privatekey()
-    except SSL.Error:
+    except (SSL.Error, TypeError) as exc:
+        if "mismatch" not in _err_text(exc):
+            raise UserError(f"private key file {key_file} cannot be used by OpenSSL ({_err_text(exc)})") from None
         raise UserError(
             f"private key file {key_file} does not match certificate file {cert_file}: "
             "use the key the certificate was issued for"

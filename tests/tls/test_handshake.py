@@ -4,6 +4,7 @@ import re
 
 import pytest
 import trio
+import trio.testing
 
 from sipsim.tls import TLSFailure
 
@@ -196,3 +197,28 @@ async def test_ecdsa_identity(tmp_path):
     p = await handshake(cfg_for(a, trust=[b.trust], **kw), cfg_for(b, trust=[a.trust], **kw))
     assert p.client.record.cipher == "ECDHE-ECDSA-AES256-GCM-SHA384"
     assert p.client.record.peer_chain[0].key == "EC P-256"
+
+
+async def test_wait_send_all_might_not_block_and_aclose_twice(lab):
+    p = await handshake(cfg_for(lab.a, trust=[lab.b.trust]), cfg_for(lab.b, trust=[lab.a.trust]))
+    with trio.fail_after(5):
+        await p.client.stream.wait_send_all_might_not_block()
+    await p.client.stream.aclose()
+    await p.client.stream.aclose()
+    with pytest.raises(trio.ClosedResourceError):
+        await p.client.stream.send_all(b"x")
+
+
+async def test_implicit_handshake_on_first_send_and_receive(lab):
+    from sipsim.tls import TLSStream, build_context
+    c_t, s_t = trio.testing.memory_stream_pair()
+    c = TLSStream(c_t, build_context(cfg_for(lab.a, trust=[lab.b.trust]), False), server_side=False)
+    s = TLSStream(s_t, build_context(cfg_for(lab.b, trust=[lab.a.trust]), True), server_side=True)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as n:
+            n.start_soon(c.send_all, b"REGISTER")
+            assert await s.receive_some() == b"REGISTER"
+    assert c.handshake_done and s.handshake_done and c.record.ok
+    d = c.record.to_dict()
+    assert d["version"] == "TLSv1.3" and d["peer_chain"][0]["cn"] == lab.b.cn
+    assert d["transcript"][0]["messages"] == ["Client Hello"]
