@@ -11,6 +11,7 @@ from sipsim.errors import UserError
 from sipsim.lab.expect import check as check_expectations
 from sipsim.lab.loader import load_scenario
 from sipsim.report.table import make_console, print_report
+from sipsim.runtime.observers import KeyLogFile, Observers
 from sipsim.runtime.runner import LabRunner
 
 
@@ -23,6 +24,8 @@ def add_parser(sub) -> None:
     p.add_argument("--port-offset", type=int, default=0, metavar="N",
                    help="add N to every port of the lab (to run two labs side by side)")
     p.add_argument("--quiet", action="store_true", help="print only the summary line")
+    p.add_argument("--keylog", type=Path, metavar="FILE",
+                   help="write every connection's TLS secrets here (NSS key log, for Wireshark); mode 0600")
     p.set_defaults(func=run)
 
 
@@ -30,8 +33,17 @@ def run(args) -> int:
     scenario = load_scenario(args.scenario)
     if not scenario.calls:
         raise UserError(f"{args.scenario}: no [[call]] to place: add one (see docs/scenarios.md)")
-    runner = LabRunner(scenario, port_offset=args.port_offset)
-    result = trio.run(runner.run)
+    observers = Observers()
+    try:
+        if args.keylog:
+            observers.add(KeyLogFile(args.keylog))
+    except OSError as e:
+        raise UserError(f"{e.filename}: cannot write it: {e.strerror}") from None
+    runner = LabRunner(scenario, port_offset=args.port_offset, observers=observers)
+    try:
+        result = trio.run(runner.run)
+    finally:
+        observers.close()
     console = make_console()
     for line in result.pki_events:
         if not line.startswith("kept"):

@@ -60,6 +60,7 @@ class RunResult:
     trunk_status: dict[str, str] = field(default_factory=dict)  # "node/trunk" -> CUCM's words
     ping_changes: list[dict[str, Any]] = field(default_factory=list)
     expectations: list[str] | None = None  # None: the scenario states none; []: all hold
+    lab: dict[str, Any] = field(default_factory=dict)  # the lab as configured: nodes, trust, profiles, trunks
 
     @property
     def answered(self) -> int:
@@ -72,6 +73,7 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,
+            "lab": self.lab,
             "duration_s": round(self.duration_s, 3),
             "summary": {"calls": len(self.calls), "answered": self.answered, "failed": self.failed},
             "calls": [c.to_dict() for c in self.calls],

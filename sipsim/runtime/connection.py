@@ -27,6 +27,7 @@ class SipConnection:
     peer_node: str | None = None
     mute: bool = False  # subject_mismatch = "drop": read and ignore everything
     reject_status: int | None = None  # subject_mismatch = "sip_403"/"sip_503": refuse every call
+    tap: Any = None  # the observers' wire tap, closed with the connection
     id: int = field(default_factory=lambda: next(_ids))
     closed: bool = False
 

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import time
+
 import trio
 
 from sipsim.lab import model as m
 from sipsim.lab.topology import Topology
+from sipsim.runtime.observers import Observers
 from sipsim.pki.material import IdentitySpec, LabPKI, ensure_lab_pki
 from sipsim.tls import TLSConfig, build_context
 
@@ -47,17 +50,18 @@ def prepare_pki(scenario: m.Scenario, *, force: bool = False, base: Path | None 
 
 class LabContext:
     def __init__(self, scenario: m.Scenario, pki: LabPKI, *, port_offset: int = 0,
-                 keylog: Callable[[bytes], None] | None = None, connect_timeout: float = 5.0):
+                 observers: Observers | None = None, connect_timeout: float = 5.0):
         self.scenario = scenario
         self.topology = Topology(scenario)
         self.pki = pki
         self.port_offset = port_offset
-        self.keylog = keylog
+        self.observers = observers if observers is not None else Observers()
+        #: the TLS key log callback, only when someone asked for keys (--keylog, --capture)
+        self.keylog = self.observers.keylog if self.observers else None
         self.connect_timeout = connect_timeout
         self._contexts: dict[tuple, Any] = {}
         self._server_views: dict[tuple[str, int], ServerView] = {}
         self._server_events: dict[tuple[str, int], trio.Event] = {}
-        self.trace_hooks: list[Callable[..., None]] = []
 
     def describe(self) -> dict[str, Any]:
         """The lab as configured, for reports: what explain and doctor name in their fixes."""
@@ -137,6 +141,21 @@ class LabContext:
                 await self._server_events.setdefault(key, trio.Event()).wait()
         return self._server_views.get(key)
 
-    def trace_message(self, node: m.Node, conn, direction: str, message) -> None:
-        for hook in self.trace_hooks:
-            hook(node, conn, direction, message)
+    def wire_tap(self, key: tuple, side: str):
+        """A TLSStream wire_tap for this connection, or None when nobody records wire bytes (or the
+        other side of the same connection already does)."""
+        obs = self.observers
+        if not obs or not obs.claim(key, side):
+            return None
+        client, server = key[:2], key[2:]
+        obs.connection_opened(key, client, server, time.time())
+
+        def tap(direction: str, data: bytes, t: float) -> None:
+            obs.wire(key, side, direction, data, t)
+
+        tap.key, tap.side = key, side  # type: ignore[attr-defined]
+        return tap
+
+    def tap_closed(self, tap) -> None:
+        if tap is not None:
+            self.observers.connection_closed(tap.key, tap.side, time.time())

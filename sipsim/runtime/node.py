@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("sipsim.node")
 
 #: what a phone does with a call, as a final status (None: answer with 200)
+#: CUCM's tls_security in its SIP_PROCESS_ENQUEUE createConnMsg trace line (3 = TLS, as the seeds show)
+TLS_SECURITY = {"encrypted": 3, "authenticated": 3, "non_secure": 0}
 BEHAVIOUR_STATUS = {"answer": 200, "busy": 486, "reject": 603, "no_answer": None}
 
 
@@ -71,8 +74,11 @@ class NodeRuntime:
                 port=self.ports[0],
                 transport="TLS",
                 user_agent=f"Cisco-CUCM{self.cluster.version or ''} (sipsim)",
+                options_status=503 if node.fault.answer_503 else 200,
+                report_received=bool(lab.observers),
             )
         )
+        self.observers = lab.observers
         self.timers = TimerQueue()
         self.conns: dict[int, SipConnection] = {}
         self.pool: dict[tuple[str, str, int], SipConnection] = {}
@@ -156,24 +162,28 @@ class NodeRuntime:
             return sentence if verdict["action"] == "tls_alert" else None
 
         ctx = self.lab.server_context(self.node, candidates)
+        tap = self.lab.wire_tap((*remote, *local), "server")
         tls = TLSStream(tcp, ctx, server_side=True, peer_check=peer_check, keylog=self.lab.keylog,
-                        local=local, remote=remote)
+                        local=local, remote=remote, wire_tap=tap)
         try:
             await tls.do_handshake()
         except TLSFailure as failure:
+            self.lab.tap_closed(tap)
             self.inbound_failures.append(failure)
             self.lab.note_server_failure(remote, failure.reason, failure.detail, self.node.name)
             log.info("%s: TLS handshake from %s failed: %s", self.node.name, who, failure.detail)
             await _quiet_close(tcp)
             return
         except Exception as e:  # never let one connection take the node down
+            self.lab.tap_closed(tap)
             self.lab.note_server_failure(remote, "tls_handshake_failed", f"{who}: {e}", self.node.name)
             log.info("%s: connection from %s failed: %s", self.node.name, who, e)
             await _quiet_close(tcp)
             return
         conn = SipConnection(tls, "inbound", local, remote, record=tls.record,
                              trunk=verdict.get("trunk").name if verdict.get("trunk") else None,
-                             peer_node=peer.name if peer else None)
+                             peer_node=peer.name if peer else None, tap=tap)
+        self._certificate_ind(conn)
         if self.node.fault.close_after_handshake:  # injected
             await conn.aclose()
             return
@@ -231,21 +241,37 @@ class NodeRuntime:
             return verdict["rejection"] if profile.subject_mismatch == "tls_alert" else None
 
         ctx = self.lab.client_context(self.node, profile)
+        tap = self.lab.wire_tap((*local, address, port), "client")
+        if self.observers:
+            self.observers.connection_created(self.node.name, time.time(), self._conn_idx(local), (address, port),
+                                              TLS_SECURITY[profile.device_security_mode])
         tls = TLSStream(tcp, ctx, server_side=False, peer_check=peer_check, keylog=self.lab.keylog,
-                        local=local, remote=(address, port))
+                        local=local, remote=(address, port), wire_tap=tap)
         try:
             await tls.do_handshake()
         except TLSFailure as failure:
             await _quiet_close(tcp)
+            self.lab.tap_closed(tap)
             raise ConnectFailure(failure.reason, failure.detail, failure.record, local) from None
         except Exception as e:
             await _quiet_close(tcp)
+            self.lab.tap_closed(tap)
             raise ConnectFailure("tls_handshake_failed", f"TLS with {target} failed: {e}", None, local) from None
         if "rejection" in verdict:
             await _quiet_close(tls)
+            self.lab.tap_closed(tap)
             raise ConnectFailure("subject_not_allowed", verdict["rejection"], tls.record, local)
-        return SipConnection(tls, "outbound", local, (address, port), record=tls.record, trunk=trunk.name,
-                             peer_node=peer.name if peer else None)
+        conn = SipConnection(tls, "outbound", local, (address, port), record=tls.record, trunk=trunk.name,
+                             peer_node=peer.name if peer else None, tap=tap)
+        self._certificate_ind(conn)
+        return conn
+
+    def _conn_idx(self, local: tuple) -> int:
+        return local[1]  # CUCM's connIdx is an index; the local port identifies our side uniquely
+
+    def _certificate_ind(self, conn: SipConnection) -> None:
+        if self.observers:
+            self.observers.certificate_ind(self.node.name, time.time(), conn.id, conn.remote, conn.record)
 
     # connections ----------------------------------------------------------------------------------
     async def _run_connection(self, conn: SipConnection) -> None:
@@ -258,6 +284,7 @@ class NodeRuntime:
         finally:
             self.conns.pop(conn.id, None)
             await conn.aclose()
+            self.lab.tap_closed(conn.tap)
 
     def _deliver(self, conn: SipConnection, data: bytes) -> None:
         now = trio.current_time()
@@ -289,7 +316,9 @@ class NodeRuntime:
                 conn = self.conns.get(action.conn)
                 if conn is not None:
                     conn.transmit(action.data)
-                    self.lab.trace_message(self.node, conn, "out", action.message)
+                    if self.observers:
+                        self.observers.sip_message(self.node.name, time.time(), "out", conn.id, conn.remote,
+                                                   action.data)
             elif kind is ev.StartTimer:
                 self.timers.start(action.key, action.delay)
             elif kind is ev.CancelTimer:
@@ -328,6 +357,13 @@ class NodeRuntime:
                 if w:
                     w.status, w.reason = action.status, action.reason
                     w.final.set()
+            elif kind is ev.Received:
+                conn = self.conns.get(action.conn)
+                if conn is not None:
+                    from sipsim.sip.message import serialise
+
+                    self.observers.sip_message(self.node.name, time.time(), "in", conn.id, conn.remote,
+                                               serialise(action.message))
             elif kind is ev.ProtocolError:
                 conn = self.conns.get(action.conn)
                 who = f"{conn.peer_node or conn.remote[0]}:{conn.remote[1]}" if conn else f"connection {action.conn}"

@@ -9,6 +9,7 @@ call. Every call placed ends with exactly one outcome in the result.
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -22,17 +23,18 @@ from sipsim.lab.topology import DnsFailure
 from sipsim.report.records import Attempt, CallRecord, RunResult
 from sipsim.runtime.context import LabContext, prepare_pki
 from sipsim.runtime.node import ConnectFailure, NodeRuntime
+from sipsim.runtime.observers import Observers
 
 LOG_CALLS = 2000  # calls whose SIP messages the report keeps
 SECURITY_STATUS = {"encrypted": "Encrypted", "authenticated": "Authenticated", "non_secure": "NotAuthenticated"}
 
 
 class LabRunner:
-    def __init__(self, scenario: m.Scenario, *, port_offset: int = 0, keylog: Callable[[bytes], None] | None = None,
+    def __init__(self, scenario: m.Scenario, *, port_offset: int = 0, observers: Observers | None = None,
                  base: Path | None = None, on_call_done: Callable[[CallRecord], None] | None = None):
         self.scenario = scenario
         self.port_offset = port_offset
-        self.keylog = keylog
+        self.observers = observers
         self.base = base
         self.on_call_done = on_call_done
         self.rng = random.Random(scenario.run.seed)
@@ -52,7 +54,7 @@ class LabRunner:
     async def start_nodes(self, nursery: trio.Nursery, only: list[str] | None = None) -> None:
         """Make the lab's certificates and start its nodes (all, or those named) in ``nursery``."""
         pki = prepare_pki(self.scenario, base=self.base)
-        self.ctx = LabContext(self.scenario, pki, port_offset=self.port_offset, keylog=self.keylog)
+        self.ctx = LabContext(self.scenario, pki, port_offset=self.port_offset, observers=self.observers)
         for node in self.scenario.nodes():
             if only is None or node.name in only:
                 rt = self.nodes[node.name] = NodeRuntime(node, self.ctx)
@@ -214,6 +216,9 @@ class LabRunner:
             rec.detail = f"no route pattern of cluster {cluster.name} matches {spec.called}"
             return rec
         rec.pattern, rec.partition = match.pattern.pattern, match.pattern.partition
+        if self.ctx.observers:
+            self.ctx.observers.digit_analysis(phone.node, time.time(), spec.caller, spec.called,
+                                              rec.pattern, rec.partition)
         trunk = next(t for t in cluster.trunks if t.name == match.pattern.target)
         rec.trunk = trunk.name
         origin, rule = topo.origin_node(trunk, phone, self.rng)

@@ -37,6 +37,7 @@ from .events import (
     IncomingCall,
     OptionsResult,
     ProtocolError,
+    Received,
     StartTimer,
     Transmit,
 )
@@ -90,6 +91,8 @@ class EndpointConfig:
     supported: str = SUPPORTED
     allow: str = ALLOW
     seed: int | None = None  #: seed for tags/branches/Call-IDs (reproducible tests)
+    options_status: int = 200  #: how OPTIONS is answered (a node injected with answer_503 says 503)
+    report_received: bool = False  #: emit Received(conn, message) for every parsed message (traces)
 
 
 @dataclass(eq=False)
@@ -190,6 +193,8 @@ class Endpoint:
             if msg is None:
                 return
             self._log(msg, "in")
+            if self.config.report_received:
+                self._emit(Received(conn, msg))
             if isinstance(msg, Request):
                 self._on_request(conn, msg)
             else:
@@ -638,7 +643,7 @@ class Endpoint:
         elif req.method == "BYE":
             self._on_bye(txn, req)
         elif req.method == "OPTIONS":
-            self._respond(txn, 200, extra=[("Accept", "application/sdp")], contact=True)
+            self._respond(txn, self.config.options_status, extra=[("Accept", "application/sdp")], contact=True)
         elif req.method == "INFO":
             call = self._dialog_call(req)
             self._respond(txn, 200 if call is not None else 481)

@@ -26,6 +26,7 @@ __all__ = [
     "CallEnded",
     "OptionsResult",
     "ProtocolError",
+    "Received",
 ]
 
 
@@ -131,3 +132,11 @@ Action = (
     Transmit | StartTimer | CancelTimer | IncomingCall | CallProgress | CallAnswered | CallFailed
     | CallEnded | OptionsResult | ProtocolError
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A message arrived on ``conn`` (only with ``EndpointConfig.report_received``; for traces)."""
+
+    conn: Hashable
+    message: Message
