@@ -29,7 +29,8 @@ class ContextInfo:
 
     cfg: TLSConfig
     server_side: bool
-    local_chain: list[CertInfo] = field(default_factory=list)
+    local_chain: list[CertInfo] = field(default_factory=list)        # CallManager (RSA) identity
+    ecdsa_chain: list[CertInfo] = field(default_factory=list)        # CallManager-ECDSA identity
     ca_names: list[str] = field(default_factory=list)        # CertificateRequest CA list
     trust: list[CertInfo] = field(default_factory=list)
     cipher_string: str = ""
@@ -159,7 +160,9 @@ def build_context(cfg: TLSConfig, server_side: bool) -> SSL.Context:
     if cfg.ecdsa_cert_file is not None:
         # A second identity (CallManager-ECDSA): OpenSSL picks it when an ECDSA suite is chosen.
         ecdsa = _use_identity(ctx, cfg.ecdsa_cert_file, cfg.ecdsa_key_file, ())
-        info.local_chain += [CertInfo.from_certificate(c) for c in ecdsa]
+        info.ecdsa_chain = [CertInfo.from_certificate(c) for c in ecdsa]
+        if not info.local_chain:
+            info.local_chain = list(info.ecdsa_chain)
 
     store = ctx.get_cert_store()
     seen_subjects: set[str] = set()

@@ -400,6 +400,15 @@ class TLSStream(trio.abc.Stream):
         r.version = "TLSv1.0" if name == "TLSv1" else name
         r.cipher = self._conn.get_cipher_name()
         r.peer_chain = self._peer_chain()
+        if self._info is not None and self._info.ecdsa_chain:
+            # Two identities (CallManager + CallManager-ECDSA): record the one OpenSSL presented.
+            try:
+                used = self._conn.get_certificate(as_cryptography=True)
+                used_fp = CertInfo.from_certificate(used).sha256 if used is not None else None
+            except Exception:
+                used_fp = None
+            if used_fp == self._info.ecdsa_chain[0].sha256:
+                r.local_chain = list(self._info.ecdsa_chain)
         if not self.server_side:
             r.ca_names = self._received_ca_names()
         self._sync_record()

@@ -222,3 +222,17 @@ async def test_implicit_handshake_on_first_send_and_receive(lab):
     d = c.record.to_dict()
     assert d["version"] == "TLSv1.3" and d["peer_chain"][0]["cn"] == lab.b.cn
     assert d["transcript"][0]["messages"] == ["Client Hello"]
+
+
+@pytest.mark.parametrize("preset,key", [("all_ciphers_ecdsa_preferred", "EC P-256"),
+                                        ("all_ciphers_rsa_preferred", "RSA 2048")])
+async def test_server_with_rsa_and_ecdsa_identities_presents_the_one_the_suite_needs(tmp_path, lab, preset, key):
+    from sipsim.tls import TLSConfig
+    ec = self_signed(tmp_path, "cucm-b-ecdsa.lab.example", key_kind="ec")
+    server = TLSConfig(lab.b.cert, lab.b.key, ecdsa_cert_file=ec.cert, ecdsa_key_file=ec.key,
+                       trust_files=(lab.a.trust,), ciphers=preset, max_version="1.2")
+    p = await handshake(cfg_for(lab.a, trust=[lab.b.trust, ec.trust]), server)
+    assert p.client.error is None, p.client.error
+    assert p.client.record.peer_chain[0].key == key
+    assert p.server.record.local_chain[0].key == key
+    assert p.client.record.cipher.startswith("ECDHE-ECDSA" if key.startswith("EC") else "ECDHE-RSA")
