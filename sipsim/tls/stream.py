@@ -599,7 +599,7 @@ class TLSStream(trio.abc.Stream):
             )
         if rcv_name is not None and rcv_name != "close_notify":
             return "tls_handshake_failed", (
-                f"{peer} aborted the TLS handshake with alert {rcv_name}"
+                f"{peer} aborted the TLS {'connection' if self._handshake_done else 'handshake'} with alert {rcv_name}"
                 f"{' (' + '; '.join(self.record.openssl_errors) + ')' if self.record.openssl_errors else ''}; "
                 "check its TLS settings and certificates."
             )
@@ -617,8 +617,9 @@ class TLSStream(trio.abc.Stream):
         text = "; ".join(self.record.openssl_errors) or (str(error) if error else "unknown error")
         if self._callback_problem is not None:
             text += f"; internal callback error: {self._callback_problem!r}"
+        what = "connection" if self._handshake_done else "handshake"
         return "tls_handshake_failed", (
-            f"The TLS handshake between {who} and {peer} failed ({text}); check both nodes' TLS settings."
+            f"The TLS {what} between {who} and {peer} failed ({text}); check both nodes' TLS settings."
         )
 
     def _versions_text(self) -> str:
