@@ -45,6 +45,22 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"sipsim: {e}", file=sys.stderr)
         return e.exit_code
+    except BaseExceptionGroup as group:  # raised inside a trio nursery
+        user = _first(group, UserError)
+        if user is not None:
+            print(f"sipsim: {user}", file=sys.stderr)
+            return user.exit_code
+        if _first(group, KeyboardInterrupt) is not None:
+            print("sipsim: interrupted", file=sys.stderr)
+            return 130
+        raise
     except KeyboardInterrupt:
         print("sipsim: interrupted", file=sys.stderr)
         return 130
+
+
+def _first(group: BaseExceptionGroup, kind: type[BaseException]) -> BaseException | None:
+    matched, _ = group.split(kind)
+    while isinstance(matched, BaseExceptionGroup):
+        matched = matched.exceptions[0]
+    return matched

@@ -98,7 +98,7 @@ class LabContext:
     # TLS ----------------------------------------------------------------------------------------
     def tls_config(self, node: m.Node, mode: str) -> TLSConfig:
         files = self.pki.files(node.cn)
-        trust = []
+        trust = list(getattr(self.pki, "endpoint_trust", ()))  # a single endpoint's --trust files
         for cn in self.topology.trusted_names(node):
             path = self.pki.trust_file(cn)
             if path not in trust:
@@ -116,6 +116,15 @@ class LabContext:
         if ctx is None:
             ctx = self._contexts[key] = build_context(self.tls_config(node, mode), server_side)
         return ctx
+
+    def prepare_contexts(self, node: m.Node) -> None:
+        """Build the node's TLS contexts now (loading keys costs tens of ms) rather than on the
+        first call, so the first call's setup time is the handshake's."""
+        modes = {self.topology.profile_of(t).device_security_mode for t in self.topology.trunks_on(node)}
+        for mode in modes or {"encrypted"}:
+            if mode != "non_secure":
+                self._context(node, mode, True)
+                self._context(node, mode, False)
 
     def server_context(self, node: m.Node, candidates: list[tuple[m.Trunk, m.SecurityProfile]]):
         mode = candidates[0][1].device_security_mode if candidates else "encrypted"

@@ -63,8 +63,9 @@ class InboundCall:
 
 
 class NodeRuntime:
-    def __init__(self, node: m.Node, lab: "LabContext"):
+    def __init__(self, node: m.Node, lab: "LabContext", *, listen: bool = True):
         self.node = node
+        self.listen = listen
         self.lab = lab
         self.cluster = lab.scenario.cluster(node.cluster)
         self.ports = [lab.port(p) for p in lab.topology.listen_ports(node)]
@@ -96,7 +97,8 @@ class NodeRuntime:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             listeners = []
-            for port in ([] if self.node.fault.refuse_connections else self.ports):
+            self.lab.prepare_contexts(self.node)
+            for port in (self.ports if self.listen and not self.node.fault.refuse_connections else []):
                 try:
                     listeners += await trio.open_tcp_listeners(port, host=self.node.address)
                 except OSError as e:

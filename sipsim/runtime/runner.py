@@ -31,10 +31,12 @@ SECURITY_STATUS = {"encrypted": "Encrypted", "authenticated": "Authenticated", "
 
 class LabRunner:
     def __init__(self, scenario: m.Scenario, *, port_offset: int = 0, observers: Observers | None = None,
-                 base: Path | None = None, on_call_done: Callable[[CallRecord], None] | None = None):
+                 base: Path | None = None, on_call_done: Callable[[CallRecord], None] | None = None,
+                 pki=None):
         self.scenario = scenario
         self.port_offset = port_offset
         self.observers = observers
+        self.pki = pki  # given: a single endpoint's own files; None: the lab's (made as needed)
         self.base = base
         self.on_call_done = on_call_done
         self.rng = random.Random(scenario.run.seed)
@@ -51,13 +53,15 @@ class LabRunner:
     def total_calls(self) -> int:
         return sum(len(b.calls) for b in self.scenario.traffic())
 
-    async def start_nodes(self, nursery: trio.Nursery, only: list[str] | None = None) -> None:
-        """Make the lab's certificates and start its nodes (all, or those named) in ``nursery``."""
-        pki = prepare_pki(self.scenario, base=self.base)
+    async def start_nodes(self, nursery: trio.Nursery, only: list[str] | None = None, *,
+                          listen: bool = True) -> None:
+        """Make the lab's certificates and start its nodes (all, or those named) in ``nursery``.
+        ``listen=False`` starts them without listeners (a caller that only places calls)."""
+        pki = self.pki if self.pki is not None else prepare_pki(self.scenario, base=self.base)
         self.ctx = LabContext(self.scenario, pki, port_offset=self.port_offset, observers=self.observers)
         for node in self.scenario.nodes():
             if only is None or node.name in only:
-                rt = self.nodes[node.name] = NodeRuntime(node, self.ctx)
+                rt = self.nodes[node.name] = NodeRuntime(node, self.ctx, listen=listen)
                 await nursery.start(rt.serve)
 
     async def run(self) -> RunResult:
