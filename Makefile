@@ -20,6 +20,7 @@ install: $(VENV)/.installed
 
 ## make demo: install, make the seed lab's certificates, run the seed-000 lab and print its report
 demo: install
+	$(BIN)/sipsim certs init $(SCENARIO)
 	$(BIN)/sipsim run $(SCENARIO) --report out/seed-000.json
 
 ## make test: install the test extras and run the whole suite

@@ -147,6 +147,39 @@ def add_parser(subparsers) -> None:
                    help="accept a trusted intermediate as the anchor (OpenSSL -partial_chain)")
     v.set_defaults(func=run, action=_verify)
 
+    n = sub.add_parser("init", help="make every node's identity and trust store for a scenario",
+                       description="Make (or keep) the CallManager identity of every node of a scenario, "
+                                   "self-signed or signed by the lab CA as the scenario's [lab] pki says, "
+                                   "and print what each node uploads as CallManager and CallManager-trust.")
+    n.add_argument("scenario", type=Path, help="scenario file (TOML)")
+    n.add_argument("--force", action="store_true", help="remake every certificate and key")
+    n.set_defaults(func=run, action=_init)
+
+
+def _init(args) -> int:
+    from sipsim.lab.loader import load_scenario
+    from sipsim.lab.topology import Topology
+    from sipsim.runtime.context import prepare_pki
+
+    scenario = load_scenario(args.scenario)
+    pki = prepare_pki(scenario, force=args.force)
+    for line in pki.events:
+        print(line)
+    topo = Topology(scenario)
+    print(f"\nWhat each node uploads (OS Administration > Security > Certificate Management), in {pki.directory}:")
+    for node in scenario.nodes():
+        files = pki.files(node.cn)
+        trust = []
+        for cn in topo.trusted_names(node):
+            path = pki.trust_file(cn)
+            if path not in trust:
+                trust.append(path)
+        print(f"  {node.name} ({node.fqdn}, {node.address})")
+        chain = f" with chain {', '.join(p.name for p in files.chain)}" if files.chain else ""
+        print(f"    CallManager:        {files.cert.name} + {files.key.name}{chain}")
+        print(f"    CallManager-trust:  {', '.join(p.name for p in trust) or '(nothing: no peer connects to it)'}")
+    return 0
+
 
 def _no_subcommand(args) -> int:
     args.certs_parser.print_help()
