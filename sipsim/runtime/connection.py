@@ -28,6 +28,7 @@ class SipConnection:
     mute: bool = False  # subject_mismatch = "drop": read and ignore everything
     reject_status: int | None = None  # subject_mismatch = "sip_403"/"sip_503": refuse every call
     tap: Any = None  # the observers' wire tap, closed with the connection
+    failure: Any = None  # the TLSFailure that ended it after the handshake (TLS 1.3: the peer's verdict)
     id: int = field(default_factory=lambda: next(_ids))
     closed: bool = False
 
@@ -68,8 +69,12 @@ class SipConnection:
                 if not self.mute:
                     deliver(self, data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+            if hasattr(e, "reason") and hasattr(e, "record"):
+                self.failure = e  # TLSFailure: e.g. TLS 1.3, the server rejected our certificate
             log.debug("connection %s %s:%s: %s", self.id, self.remote[0], self.remote[1], e or type(e).__name__)
         except Exception as e:  # a TLS error after the handshake, or a bug: never take the node down
+            if hasattr(e, "reason") and hasattr(e, "record"):
+                self.failure = e  # TLSFailure: e.g. TLS 1.3, the server rejected our certificate
             log.info("connection %s %s:%s: closed on %s: %s", self.id, self.remote[0], self.remote[1],
                      type(e).__name__, e, exc_info=not type(e).__module__.startswith(("OpenSSL", "sipsim.tls")))
         finally:

@@ -311,9 +311,21 @@ class LabRunner:
                           spec: m.CallSpec, attempt_done) -> bool:
         await waiter.final.wait()
         rec.status = waiter.status
+        if not waiter.answered and conn.failure is not None and waiter.reason == "connection_lost":
+            # TLS 1.3: our handshake completed before the server judged our certificate; its alert
+            # arrived on the first read, with the INVITE already sent
+            f = conn.failure
+            reason, detail = f.reason, f.detail
+            view = await self.ctx.server_view(conn.local)
+            if view is not None:
+                reason, detail = view.reason, view.detail
+            rec.status = None
+            attempt_done(reason, f"{detail} (TLS 1.3: the handshake completed on {node_rt.node.name}'s side; "
+                                 "the peer's rejection arrived on the first read, after the INVITE was sent)")
+            return False
         if not waiter.answered:
             view = await self.ctx.server_view(conn.local, wait=0) if waiter.status in (403, 503) else None
-            if view is not None and view.reason == "subject_not_allowed":
+            if view is not None and view.reason == "subject_not_allowed" and view.action != "tls_alert":
                 detail = f"{view.detail} (the peer answered {waiter.status}: subject_mismatch = {view.action})"
                 attempt_done("subject_not_allowed", detail)
             else:

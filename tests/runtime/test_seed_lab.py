@@ -49,3 +49,16 @@ async def test_profile_listing_only_the_publisher_fails_every_call_through_the_s
             assert "CUCM7-SUB1.bbbburns.lab" in c.detail and "CUCM7-PUB.bbbburns.lab" in c.detail
         else:
             assert c.outcome == "answered", (i, c.reason, c.detail)
+
+
+async def test_tls13_rejection_by_the_server_is_explained_as_learned_on_first_read(tmp_path, certs_base, port_offset):
+    text = SEED.read_text().replace(
+        'x509_subject_name = "CUCM7-PUB.bbbburns.lab, CUCM7-SUB1.bbbburns.lab"',
+        'x509_subject_name = "CUCM7-PUB.bbbburns.lab"')
+    variant = tmp_path / "variant.toml"
+    variant.write_text(text.replace('name = "seed-000"', 'name = "seed-000"\ncerts_dir = "certs/seed-000"'))
+    result = await run_lab(variant, certs_base, port_offset)
+    call = {c.id: c for c in result.calls}[2]  # 7131002 leaves from CUCM7-SUB1, which CUCM8 refuses
+    assert call.tls_version == "TLSv1.3" and call.status is None
+    assert call.reason == "subject_not_allowed"
+    assert "first read" in call.detail and "CUCM7-SUB1.bbbburns.lab" in call.detail
