@@ -82,6 +82,7 @@ class SecurityProfile:
     transmit_security_status: bool = False
     subject_mismatch: str = "tls_alert"
     wildcards: bool = False
+    any_subject: bool = False  # single endpoint without --subjects: any peer whose chain verifies
 
 
 @dataclass(frozen=True)

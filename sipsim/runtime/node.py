@@ -91,6 +91,10 @@ class NodeRuntime:
         self._nursery: trio.Nursery | None = None
         self.invites_received = 0
         self.answered_inbound = 0
+        #: single endpoint (`serve`): how to answer a called number that is no phone of the lab
+        self.answer_any: int | None = None
+        self.hang_up_after: float | None = None  # `serve --hold S`: we send BYE after S seconds
+        self.on_event: Any = None  # callable(text) for a console: connections and calls, one line each
 
     # life cycle -----------------------------------------------------------------------------------
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -149,7 +153,8 @@ class NodeRuntime:
 
         def peer_check(leaf) -> str | None:
             for trunk, profile in candidates:
-                if matching_name(leaf.cn, leaf.sans, profile.x509_subject_name, wildcards=profile.wildcards):
+                if profile.any_subject or matching_name(leaf.cn, leaf.sans, profile.x509_subject_name,
+                                                        wildcards=profile.wildcards):
                     verdict["trunk"] = trunk
                     return None
             profile = candidates[0][1] if candidates else None
@@ -174,6 +179,7 @@ class NodeRuntime:
             self.inbound_failures.append(failure)
             self.lab.note_server_failure(remote, failure.reason, failure.detail, self.node.name)
             log.info("%s: TLS handshake from %s failed: %s", self.node.name, who, failure.detail)
+            self._event(f"[red]✗ TLS from {who}: {failure.reason}[/] — {failure.detail}")
             await _quiet_close(tcp)
             return
         except Exception as e:  # never let one connection take the node down
@@ -186,6 +192,9 @@ class NodeRuntime:
                              trunk=verdict.get("trunk").name if verdict.get("trunk") else None,
                              peer_node=peer.name if peer else None, tap=tap)
         self._certificate_ind(conn)
+        leaf = tls.record.peer_chain[0] if tls.record.peer_chain else None
+        self._event(f"✓ TLS from {who}: {tls.record.version} {tls.record.cipher}, peer CN={leaf.cn if leaf else '?'}"
+                    + (f" — [red]{verdict['rejection']}[/]" if "rejection" in verdict else ""))
         if self.node.fault.close_after_handshake:  # injected
             await conn.aclose()
             return
@@ -234,7 +243,8 @@ class NodeRuntime:
         verdict: dict[str, str] = {}
 
         def peer_check(leaf) -> str | None:
-            if matching_name(leaf.cn, leaf.sans, profile.x509_subject_name, wildcards=profile.wildcards):
+            if profile.any_subject or matching_name(leaf.cn, leaf.sans, profile.x509_subject_name,
+                                                    wildcards=profile.wildcards):
                 return None
             verdict["rejection"] = describe_rejection(
                 leaf.cn, leaf.sans, profile.x509_subject_name, profile.name,
@@ -391,6 +401,15 @@ class NodeRuntime:
             self.endpoint.reject(call.call_id, now, status=forced)
             return
         phone = self.lab.scenario.phone(called)
+        if (phone is None or phone.cluster != self.node.cluster) and self.answer_any is not None:
+            self._event(f"call {caller} → {called}: answering {self.answer_any}")
+            if self.answer_any < 300:
+                self.endpoint.answer(call.call_id, now, status=self.answer_any)
+                if self.hang_up_after is not None:
+                    self._nursery.start_soon(self._hang_up_later, call.call_id, self.hang_up_after)
+            else:
+                self.endpoint.reject(call.call_id, now, status=self.answer_any)
+            return
         if phone is None or phone.cluster != self.node.cluster:
             self.endpoint.reject(call.call_id, now, status=404)
             return
@@ -401,6 +420,16 @@ class NodeRuntime:
             self.endpoint.answer(call.call_id, now, status=200, delay=phone.answer_delay)
         else:
             self.endpoint.reject(call.call_id, now, status=status)
+
+    def _event(self, text: str) -> None:
+        if self.on_event is not None:
+            self.on_event(f"{self.node.name}: {text}")
+
+    async def _hang_up_later(self, call_id: str, delay: float) -> None:
+        await trio.sleep(delay)
+        call = self.endpoint.calls.get(call_id)
+        if call is not None and not call.ended:
+            self.hang_up(call_id)
 
     # calls the lab places -------------------------------------------------------------------------
     def place_call(self, conn: SipConnection, caller: str, called: str, address: str, port: int,

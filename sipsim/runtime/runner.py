@@ -214,12 +214,15 @@ class LabRunner:
         phone = s.phone(spec.caller)
         cluster = s.cluster(phone.cluster)
         patterns = [RoutePattern(r.pattern, r.partition, r.trunk) for r in cluster.route_patterns]
-        match = closest_match(patterns, spec.called)
+        match = closest_match(patterns, spec.called) if patterns or not cluster.trunks else \
+            _Direct(RoutePattern("!", "", cluster.trunks[0].name))  # a single endpoint: its one trunk
         if match is None:
             rec.status, rec.reason = 404, "unallocated_number"
             rec.detail = f"no route pattern of cluster {cluster.name} matches {spec.called}"
             return rec
         rec.pattern, rec.partition = match.pattern.pattern, match.pattern.partition
+        if isinstance(match, _Direct):
+            rec.pattern = rec.partition = None
         if self.ctx.observers:
             self.ctx.observers.digit_analysis(phone.node, time.time(), spec.caller, spec.called,
                                               rec.pattern, rec.partition)
@@ -345,6 +348,13 @@ class LabRunner:
             with trio.move_on_after(self.scenario.run.call_timeout):
                 await waiter.ended.wait()
         return True
+
+
+class _Direct:
+    """No digit analysis: a single endpoint sends every call over its one trunk."""
+
+    def __init__(self, pattern: RoutePattern):
+        self.pattern = pattern
 
 
 def _tls_fields(rec: CallRecord, record) -> None:

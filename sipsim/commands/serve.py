@@ -1,0 +1,79 @@
+"""`sipsim serve`: one endpoint that answers calls and OPTIONS over mutual TLS until interrupted —
+from flags, or one node of a lab (`sipsim serve SCENARIO --node NAME`, to spread a lab over hosts)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import trio
+
+from sipsim.commands._observe import add_observer_flags, observers_from
+from sipsim.commands._tlsflags import add_tls_flags, endpoint_from
+from sipsim.errors import UserError
+from sipsim.lab.loader import load_scenario
+from sipsim.report.table import make_console
+from sipsim.runtime.runner import LabRunner
+from sipsim.runtime.single import NODE, endpoint_scenario, parse_hostport
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "serve", help="answer calls and OPTIONS over mutual TLS until interrupted",
+        description="Run one SIP-over-TLS endpoint: from flags (--listen, --cert, --key, --trust, --subjects), "
+                    "or one node of a scenario (SCENARIO --node NAME).",
+        epilog="examples:\n  sipsim serve --listen 127.0.0.21:5061 --cert certs/seed-000/CUCM8-Publisher.bbbburns.lab.pem "
+               "--key certs/seed-000/CUCM8-Publisher.bbbburns.lab.key --trust certs/seed-000/CUCM7-PUB.bbbburns.lab.pem "
+               "--subjects CUCM7-PUB.bbbburns.lab\n  sipsim serve scenarios/seed-000-self-signed.toml --node CUCM8-Publisher",
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p.add_argument("scenario", type=Path, nargs="?", help="a scenario: serve one of its nodes (with --node)")
+    p.add_argument("--node", metavar="NAME", help="the scenario's node to run")
+    p.add_argument("--port-offset", type=int, default=0, metavar="N", help="with a scenario: add N to its ports")
+    p.add_argument("--listen", default="127.0.0.1:5061", metavar="HOST:PORT", help="address and port (default 127.0.0.1:5061)")
+    add_tls_flags(p, server=True)
+    p.add_argument("--answer", type=int, default=200, metavar="CODE",
+                   help="final answer to every INVITE: 200 (default, with SDP) or an error such as 486, 503")
+    p.add_argument("--hold", type=float, metavar="S", help="hang up (BYE) answered calls after S seconds")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    add_observer_flags(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    console = make_console()
+    if not 200 <= args.answer <= 699 or 200 < args.answer < 300:
+        raise UserError(f"--answer {args.answer}: use 200 or a final error status from 300 to 699")
+    if args.scenario is not None:
+        scenario = load_scenario(args.scenario)
+        names = [n.name for n in scenario.nodes()]
+        if args.node not in names:
+            raise UserError(f"{args.scenario}: give --node with one of its nodes: {', '.join(names)}")
+        runner, only = LabRunner(scenario, port_offset=args.port_offset), [args.node]
+    else:
+        host, port = parse_hostport(args.listen)
+        pki, settings = endpoint_from(args, host, port, console)
+        runner = LabRunner(endpoint_scenario(settings), pki=pki)
+        only = [NODE]
+    observers = observers_from(args)
+    runner.observers = observers
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await runner.start_nodes(nursery, only=only)
+            rt = runner.nodes[only[0]]
+            rt.on_event = lambda text: console.print(text, soft_wrap=True)
+            if args.scenario is None:
+                rt.answer_any, rt.hang_up_after = args.answer, args.hold
+            for port in rt.ports:
+                console.print(f"{rt.node.name} listening on {rt.node.address}:{port} (TLS, client certificate "
+                              f"required){'' if args.duration is None else f' for {args.duration:g} s'}; Ctrl-C stops")
+            await trio.sleep(args.duration if args.duration is not None else math.inf)
+            nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(main)
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        observers.close()
+    return 0
