@@ -10,7 +10,7 @@ import sys
 from sipsim import __version__
 from sipsim.errors import UserError
 
-COMMANDS = ("run", "serve", "call", "ping", "certs", "doctor")
+COMMANDS = ("run", "serve", "call", "ping", "certs", "doctor", "ladder", "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,6 +26,10 @@ def add_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="print only the summary line")
     p.add_argument("--keylog", type=Path, metavar="FILE",
                    help="write every connection's TLS secrets here (NSS key log, for Wireshark); mode 0600")
+    p.add_argument("--trace", type=Path, metavar="DIR",
+                   help="write one CUCM-style SDI/SDL trace file per node into DIR")
+    p.add_argument("--transcript", action="store_true",
+                   help="after the report, tell every TLS connection in plain words (flights, certificates, alerts)")
     p.set_defaults(func=run)
 
 
@@ -37,6 +41,10 @@ def run(args) -> int:
     try:
         if args.keylog:
             observers.add(KeyLogFile(args.keylog))
+        if getattr(args, "trace", None):
+            from sipsim.report.cucm_trace import CucmTrace
+
+            observers.add(CucmTrace(args.trace))
     except OSError as e:
         raise UserError(f"{e.filename}: cannot write it: {e.strerror}") from None
     runner = LabRunner(scenario, port_offset=args.port_offset, observers=observers)
@@ -52,6 +60,10 @@ def run(args) -> int:
         print_report(result, console)
     console.print(f"{len(result.calls)} calls: {result.answered} answered, {result.failed} failed "
                   f"in {result.duration_s:.2f} s")
+    if getattr(args, "transcript", False):
+        from sipsim.report.transcript import render_run_transcripts
+
+        console.print(render_run_transcripts(result.to_dict()), markup=False, highlight=False, soft_wrap=True)
     status = 0
     if scenario.expect:
         result.expectations = check_expectations(scenario.expect, result, result.trunk_status)

@@ -78,14 +78,15 @@ def print_report(result: RunResult, console: Console | None = None) -> None:
     console = console or make_console()
     console.print(calls_table(result))
     console.print(destinations_table(result))
-    failed = [c for c in result.calls if c.outcome != "answered"]
-    if failed:
-        console.print("[bold]Why calls failed[/]")
-        seen = set()
-        for c in failed:
-            key = (c.reason, c.detail)
-            if key in seen:
-                continue
-            seen.add(key)
-            n = sum(1 for x in failed if (x.reason, x.detail) == key)
-            console.print(f"  [red]{c.reason}[/] ×{n}: {c.detail or ''}", soft_wrap=True)
+    from rich.text import Text
+
+    from sipsim.report.explain import explain
+
+    groups = explain(result.to_dict())
+    if groups:
+        failed = any(c.outcome != "answered" for c in result.calls)
+        console.print("[bold]Why calls failed[/]" if failed else
+                      "[bold]Attempts that failed (the calls were carried elsewhere)[/]")
+        for g in groups:
+            for i, line in enumerate(g.lines()):
+                console.print(Text("  " + line, style="red" if i == 0 else ""), soft_wrap=True)
