@@ -24,6 +24,8 @@ class Distributor:
         dests = list(destinations)
         if not dests:
             return [], "no destination in service"
+        if self.trunk.srv:
+            return self._srv_order(dests)
         n = len(dests)
         if self.policy == "ordered":
             return dests, "ordered: top-down by sort order"
@@ -42,3 +44,25 @@ class Distributor:
             self._next += 1
             why = f"round_robin: turn {self._next} → {dests[start].label}"
         return dests[start:] + dests[:start], why
+
+    def _srv_order(self, dests: list[m.Destination]) -> tuple[list[m.Destination], str]:
+        """RFC 2782: lowest priority first; within a priority, a weighted random order."""
+        order: list[m.Destination] = []
+        for priority in sorted({d.sort_order for d in dests}):
+            group = [d for d in dests if d.sort_order == priority]
+            while group:
+                total = sum(d.weight for d in group)
+                if total == 0:
+                    pick = group[0]
+                else:
+                    x = self._rng.uniform(0, total)
+                    acc = 0.0
+                    pick = group[-1]
+                    for d in group:
+                        acc += d.weight
+                        if x <= acc:
+                            pick = d
+                            break
+                order.append(pick)
+                group.remove(pick)
+        return order, f"srv {self.trunk.srv}: priority {order[0].sort_order}, weight {order[0].weight} → {order[0].label}"

@@ -124,12 +124,20 @@ def _scenario(path: Path, raw: dict[str, Any]) -> m.Scenario:
         interval=run.get("interval", float, 0.0),
         concurrency=run.get("concurrency", int, 1),
         call_timeout=run.get("call_timeout", float, 32.0),
+        no_answer_timeout=run.get("no_answer_timeout", float, 180.0),
         seed=run.get("seed", int, 1),
     )
     if scenario.run.concurrency < 1:
         raise run.fail("concurrency", "must be at least 1")
     run.done()
 
+    for i, rec in enumerate(top.tables("srv")):
+        sec = _Section(path, f"[[srv]] #{i + 1}", rec)
+        r = m.SrvRecord(name=sec.get("name", str).lower().rstrip("."), target=sec.get("target", str),
+                        port=sec.get("port", int, 5061), priority=sec.get("priority", int, 10),
+                        weight=sec.get("weight", int, 10))
+        sec.done()
+        scenario.srv.setdefault(r.name, []).append(r)
     for i, craw in enumerate(top.tables("cluster")):
         scenario.clusters.append(_cluster(path, i, craw))
     if not scenario.clusters:
@@ -331,8 +339,11 @@ def _trunk(path: Path, cluster: m.Cluster, raw: dict[str, Any]) -> m.Trunk:
     sec = _Section(path, f'cluster "{cluster.name}" trunk', raw)
     name = sec.get("name", str)
     sec.where = f'cluster "{cluster.name}" trunk "{name}"'
-    dest_raw = sec.get("destinations", list)
-    if not dest_raw:
+    srv = sec.get("srv", str, None)
+    dest_raw = sec.get("destinations", list, [] if srv else ...)
+    if srv and dest_raw:
+        raise sec.fail("srv", "and destinations exclude each other (CUCM: up to 16 destinations, or one SRV name)")
+    if not dest_raw and not srv:
         raise sec.fail("destinations", "is empty: a trunk needs at least one destination")
     if len(dest_raw) > MAX_DESTINATIONS:
         raise sec.fail("destinations", f"has {len(dest_raw)} entries; a SIP trunk takes at most {MAX_DESTINATIONS}")
@@ -346,9 +357,10 @@ def _trunk(path: Path, cluster: m.Cluster, raw: dict[str, Any]) -> m.Trunk:
         run_on_all_active_nodes=sec.get("run_on_all_active_nodes", bool, False),
         distribution=sec.get("distribution", str, "round_robin", choices=m.DISTRIBUTIONS),
         srtp_allowed=sec.get("srtp_allowed", bool, False),
+        srv=srv.lower().rstrip(".") if srv else None,
         failover=sec.get("failover", bool, False),
         failover_on=tuple(sec.get("failover_on", list, list(m.FAILOVER_CAUSES))),
-        max_attempts=sec.get("max_attempts", int, len(destinations)),
+        max_attempts=sec.get("max_attempts", int, len(destinations) or MAX_DESTINATIONS),
         options_ping=sec.get("options_ping", bool, False),
         ping_interval=sec.get("ping_interval", float, 60.0),
         ping_interval_out_of_service=sec.get("ping_interval_out_of_service", float, 120.0),
@@ -380,6 +392,8 @@ def _check_references(s: m.Scenario) -> None:
         trunks = {t.name for t in c.trunks}
         for t in c.trunks:
             where = f'{s.path}: cluster "{c.name}" trunk "{t.name}"'
+            if t.srv and t.srv not in s.srv:
+                raise UserError(f"{where}: srv \"{t.srv}\" is not in the lab's [[srv]] table (have: {', '.join(sorted(s.srv)) or 'none'}): add [[srv]] records with name = \"{t.srv}\"")
             if t.security_profile not in profiles:
                 raise UserError(f"{where}: security_profile \"{t.security_profile}\" is not a security profile of this cluster (have: {', '.join(sorted(profiles)) or 'none'})")
             for node in t.callmanager_group:

@@ -98,6 +98,17 @@ class Destination:
 
 
 @dataclass(frozen=True)
+class SrvRecord:
+    """One target of a DNS SRV name in the lab's own SRV table."""
+
+    name: str  # e.g. _sips._tcp.cluster1.lab
+    target: str
+    port: int = 5061
+    priority: int = 10
+    weight: int = 10
+
+
+@dataclass(frozen=True)
 class Trunk:
     name: str
     cluster: str
@@ -110,6 +121,7 @@ class Trunk:
     failover: bool = False  # [unknown in CUCM] try the next destination when an attempt fails
     failover_on: tuple[str, ...] = FAILOVER_CAUSES
     max_attempts: int = 16
+    srv: str | None = None  # "Destination Address is an SRV": one name from the lab's [[srv]] table
     options_ping: bool = False
     ping_interval: float = 60.0
     ping_interval_out_of_service: float = 120.0
@@ -181,6 +193,7 @@ class RunSettings:
     interval: float = 0.0  # seconds between call starts
     concurrency: int = 1  # calls in progress at once
     call_timeout: float = 32.0  # Timer B (64·T1)
+    no_answer_timeout: float = 180.0  # the caller gives up (CANCEL) after this; CUCM's INVITE Expires
     seed: int = 1
 
 
@@ -197,6 +210,7 @@ class Scenario:
     loads: list[TrafficBlock] = field(default_factory=list)
     run: RunSettings = RunSettings()
     expect: dict = field(default_factory=dict)
+    srv: dict[str, list[SrvRecord]] = field(default_factory=dict)  # the lab's DNS SRV table
 
     def traffic(self) -> list[TrafficBlock]:
         """Everything to place, in order: the [[call]] list first, then each [[load]]."""

@@ -47,6 +47,13 @@ class Topology:
             return Resolved(node.address, dest.port, node)
         return Resolved(host, dest.port, self._by_address.get(host))
 
+    def destinations(self, trunk: m.Trunk) -> list[m.Destination]:
+        """The trunk's destinations: as configured, or its SRV name's targets (by priority)."""
+        if not trunk.srv:
+            return list(trunk.destinations)
+        records = sorted(self.scenario.srv.get(trunk.srv, []), key=lambda r: r.priority)
+        return [m.Destination(r.target, r.port, r.priority, r.weight) for r in records]
+
     def node_at(self, address: str) -> m.Node | None:
         return self._by_address.get(address)
 
@@ -96,7 +103,7 @@ class Topology:
         for cluster in self.scenario.clusters:
             for trunk in cluster.trunks:
                 for origin in self.trunk_nodes(trunk):
-                    for dest in trunk.destinations:
+                    for dest in self.destinations(trunk):
                         try:
                             target = self.resolve(dest).node
                         except DnsFailure:

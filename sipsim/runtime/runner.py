@@ -94,7 +94,7 @@ class LabRunner:
                                         trunk.ping_retry_timer, trunk.ping_retry_count)
                 for node in self.ctx.topology.trunk_nodes(trunk):
                     mons = self.monitors.setdefault((node.name, trunk.name), {})
-                    for dest in trunk.destinations:
+                    for dest in self.ctx.topology.destinations(trunk):
                         mons[dest.label] = DestinationMonitor(dest.label, settings)
                         first_round.append((node, trunk, dest, mons[dest.label]))
         if not first_round:
@@ -230,7 +230,7 @@ class LabRunner:
         rec.trunk = trunk.name
         origin, rule = topo.origin_node(trunk, phone, self.rng)
         rec.origin_node, rec.origin_rule = origin.name, rule
-        candidates = self.in_service(origin, trunk, list(trunk.destinations))
+        candidates = self.in_service(origin, trunk, topo.destinations(trunk))
         if not candidates:
             rec.reason = "trunk_out_of_service"
             rec.detail = (f"OPTIONS ping shows every destination of trunk {trunk.name} out of service from "
@@ -312,6 +312,17 @@ class LabRunner:
 
     async def _carry_call(self, rec: CallRecord, node_rt: NodeRuntime, conn, call_id: str, waiter, dest: m.Destination,
                           spec: m.CallSpec, attempt_done) -> bool:
+        with trio.move_on_after(self.scenario.run.no_answer_timeout):
+            await waiter.final.wait()
+        if not waiter.final.is_set():  # ringing with no answer: the caller gives up (CANCEL)
+            node_rt.hang_up(call_id)
+            with trio.move_on_after(self.scenario.run.call_timeout):
+                await waiter.final.wait()
+            rec.status = waiter.status
+            who = rec.destination_node or dest.label
+            attempt_done("no_answer", f"{rec.called} at {who} rang for {self.scenario.run.no_answer_timeout:g} s "
+                                      f"without an answer; the caller cancelled ({waiter.status or 'no answer to CANCEL'})")
+            return True
         await waiter.final.wait()
         rec.status = waiter.status
         if not waiter.answered and conn.failure is not None and waiter.reason == "connection_lost":
@@ -335,7 +346,9 @@ class LabRunner:
                 who = rec.destination_node or dest.label
                 detail = f"{who} answered {waiter.status}" if waiter.status else \
                     f"no final answer from {who}: {waiter.reason}"
-                attempt_done(waiter.reason or _status_reason(waiter.status), detail)
+                reason = waiter.reason if waiter.reason in ("timeout", "connection_lost", "cancelled") \
+                    else _status_reason(waiter.status)
+                attempt_done(reason, detail)
             return False
         rec.outcome = "answered"
         attempt_done(None, None)
