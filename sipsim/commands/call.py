@@ -36,6 +36,8 @@ def add_parser(sub) -> None:
     p.add_argument("--rate", type=float, default=0.0, metavar="R", help="calls started per second (0: as fast as allowed)")
     p.add_argument("--concurrency", type=int, default=1, metavar="C", help="calls in progress at once (default 1)")
     p.add_argument("--hold", type=float, default=0.0, metavar="S", help="seconds each answered call stays up")
+    p.add_argument("--new-connection", action="store_true",
+                   help="open a new TLS connection for every call (default: one persistent connection, as CUCM)")
     p.add_argument("--report", type=Path, metavar="FILE.json", help="write the JSON report here")
     p.add_argument("--table", action="store_true", help="print one row per call")
     add_observer_flags(p)
@@ -58,6 +60,7 @@ def run(args) -> int:
     try:
         with call_progress(args.count, console) as advance:
             runner = LabRunner(scenario, pki=pki, observers=observers, on_call_done=advance)
+            runner.reuse_connections = not args.new_connection
 
             async def main():
                 async with trio.open_nursery() as nursery:

@@ -211,7 +211,13 @@ class NodeRuntime:
         await self._run_connection(conn)
 
     # outbound -------------------------------------------------------------------------------------
-    async def connect(self, trunk: m.Trunk, address: str, port: int, peer: m.Node | None) -> SipConnection:
+    async def connect(self, trunk: m.Trunk, address: str, port: int, peer: m.Node | None,
+                      reuse: bool = True) -> SipConnection:
+        if not reuse:  # a new TLS connection for this call (closed when the call's work is done)
+            conn = await self._open(trunk, address, port, peer)
+            self.conns[conn.id] = conn
+            self._nursery.start_soon(self._run_connection, conn)
+            return conn
         key = (trunk.name, address, port)
         lock = self._pool_locks.setdefault(key, trio.Lock())
         async with lock:

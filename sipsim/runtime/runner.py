@@ -36,6 +36,7 @@ class LabRunner:
         self.scenario = scenario
         self.port_offset = port_offset
         self.observers = observers
+        self.reuse_connections = True  # False: a new TLS connection per call (closed after it)
         self.pki = pki  # given: a single endpoint's own files; None: the lab's (made as needed)
         self.base = base
         self.on_call_done = on_call_done
@@ -286,7 +287,7 @@ class LabRunner:
         rec.destination_node = resolved.node.name if resolved.node else None
         port = self.ctx.port(resolved.port)
         try:
-            conn = await node_rt.connect(trunk, resolved.address, port, resolved.node)
+            conn = await node_rt.connect(trunk, resolved.address, port, resolved.node, reuse=self.reuse_connections)
         except ConnectFailure as f:
             reason, detail = f.reason, f.detail
             view = await self.ctx.server_view(f.local) if f.record is not None else None
@@ -305,6 +306,9 @@ class LabRunner:
         try:
             return await self._carry_call(rec, node_rt, conn, call_id, waiter, dest, spec, attempt_done)
         finally:
+            if not self.reuse_connections:
+                await trio.sleep(0.01)  # let the BYE's answer arrive before closing
+                node_rt._nursery.start_soon(conn.aclose)
             node_rt.waiters.pop(call_id, None)
             self._logs.append((rec, node_rt, call_id, t0))
             if len(self._logs) > LOG_CALLS:  # long runs keep the messages of the first calls only
