@@ -342,7 +342,13 @@ class LabRunner:
                                  "the peer's rejection arrived on the first read, after the INVITE was sent)")
             return False
         if not waiter.answered:
-            view = await self.ctx.server_view(conn.local, wait=0) if waiter.status in (403, 503) else None
+            lost = waiter.reason == "connection_lost"
+            view = await self.ctx.server_view(conn.local, wait=0) if waiter.status in (403, 503) or lost else None
+            if lost and view is not None and view.reason == "subject_not_allowed":
+                rec.status = None
+                attempt_done("subject_not_allowed", f"{view.detail} (the peer closed the connection after the "
+                                                    f"handshake: subject_mismatch = {view.action})")
+                return False
             if view is not None and view.reason == "subject_not_allowed" and view.action != "tls_alert":
                 detail = f"{view.detail} (the peer answered {waiter.status}: subject_mismatch = {view.action})"
                 attempt_done("subject_not_allowed", detail)
