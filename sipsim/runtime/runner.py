@@ -128,6 +128,25 @@ class LabRunner:
             reason = f.reason
         mon.result(status, reason, trio.current_time())
 
+    def _both_sides(self, reason: str, origin: m.Node, trunk: m.Trunk, dest: m.Node | None, port: int) -> str | None:
+        """For a version or cipher mismatch, one sentence with both nodes' settings."""
+        if dest is None:
+            return None
+        if reason == "tls_protocol_version":
+            return (f"{origin.name} offers TLS {_range(origin.tls)}; {dest.name} requires TLS {_range(dest.tls)}: "
+                    "give them a version in common (CUCM: the TLS minimum version enterprise parameter)")
+        if reason == "tls_no_shared_cipher":
+            ours = self.ctx.topology.profile_of(trunk)
+            theirs = [p for _, p in self.ctx.topology.inbound_trunks(dest, port - self.port_offset)]
+            mode = {"authenticated": "Authenticated (NULL-SHA: integrity, no encryption)", "encrypted": "Encrypted",
+                    "non_secure": "Non Secure"}
+            other = f'profile "{theirs[0].name}" is {mode[theirs[0].device_security_mode]}' if theirs else "no profile"
+            return (f'{origin.name}\'s profile "{ours.name}" is {mode[ours.device_security_mode]}'
+                    f"{f' with ciphers {origin.tls.ciphers}' if origin.tls.ciphers else ''}; {dest.name}'s {other}"
+                    f"{f' with ciphers {dest.tls.ciphers}' if dest.tls.ciphers else ''}: use the same Device Security "
+                    "Mode and a cipher both allow")
+        return None
+
     @staticmethod
     def _collect_log(rec: CallRecord, node_rt: NodeRuntime, call_id: str, t0: float, keep: bool = True) -> None:
         rec.messages = [{"t_ms": round((t - t0) * 1000, 3), "dir": d, "line": line}
@@ -296,7 +315,8 @@ class LabRunner:
             if f.record is not None:
                 _tls_fields(rec, f.record)
                 connection[0] = self._note_connection(f.record, node_rt.node.name, rec.destination_node)
-            attempt_done(reason, detail)
+            both = self._both_sides(reason, node_rt.node, trunk, resolved.node, port)
+            attempt_done(reason, f"{detail} — {both}" if both else detail)
             return False
         if conn.record is not None:
             _tls_fields(rec, conn.record)
@@ -378,6 +398,14 @@ class _Direct:
 
     def __init__(self, pattern: RoutePattern):
         self.pattern = pattern
+
+
+def _range(tls: m.NodeTLS) -> str:
+    if tls.min_version == tls.max_version:
+        return f"{tls.min_version} only"
+    if tls.max_version == "1.3":
+        return f"≥ {tls.min_version}"
+    return f"{tls.min_version}–{tls.max_version}"
 
 
 def _tls_fields(rec: CallRecord, record) -> None:
