@@ -184,6 +184,10 @@ def render_connection(conn: dict, lab: dict | None = None) -> list[str]:
     if app_flights:
         lines.append(f"    then {app_flights} flight(s) of Application Data: the SIP messages, encrypted with "
                      "the negotiated keys.")
+    if version in ("TLSv1.0", "TLSv1.1", "TLSv1.2"):
+        lines.append(f"  In {version.replace('v', ' ')} the handshake travels in clear text up to Change Cipher Spec: a capture "
+                     "shows both certificates and the Certificate Request without any key; only Finished and the "
+                     "Application Data are encrypted.")
     if tls13:
         lines.append("  In TLS 1.3 everything after the Server Hello is encrypted (Encrypted Extensions, "
                      "Certificate Request, both Certificates, Certificate Verify, Finished): a capture shows "
