@@ -264,6 +264,18 @@ def _node(path: Path, cluster: m.Cluster, raw: dict[str, Any]) -> m.Node:
         reject_every_nth=fault.get("reject_every_nth", int, 0),
     )
     fault.done()
+    lim = _Section(path, f"{sec.where} [limits]", sec.get("limits", dict, {}))
+    defaults = m.NodeLimits()
+    limits = m.NodeLimits(**{
+        key: lim.get(key, int, getattr(defaults, key))
+        for key in ("max_connections", "max_handshakes", "max_message_bytes", "max_queued_bytes")
+    })
+    for key in ("max_connections", "max_handshakes", "max_message_bytes", "max_queued_bytes"):
+        if getattr(limits, key) < 1:
+            raise lim.fail(key, "must be at least 1")
+    if limits.max_message_bytes < 1024:
+        raise lim.fail("max_message_bytes", "must be at least 1024 (an INVITE with SDP is about 1 KB)")
+    lim.done()
     trust = sec.get("trust", (str, list), "auto")
     if trust == "auto":
         trust_names = None
@@ -281,6 +293,7 @@ def _node(path: Path, cluster: m.Cluster, raw: dict[str, Any]) -> m.Node:
         trust=trust_names,
         trust_exclude=tuple(sec.get("trust_exclude", list, [])),
         fault=fault_spec,
+        limits=limits,
     )
     sec.done()
     return node
@@ -295,8 +308,10 @@ def _profile(path: Path, cluster: m.Cluster, raw: dict[str, Any]) -> m.SecurityP
     except SubjectListError as e:
         raise sec.fail("x509_subject_name", str(e)) from None
     mode = sec.get("device_security_mode", str, "encrypted", choices=m.SECURITY_MODES)
-    incoming = sec.get("incoming_transport", str, "TLS", choices=("TLS", "TCP", "TCP+UDP", "UDP"))
-    outgoing = sec.get("outgoing_transport", str, "TLS", choices=("TLS", "TCP", "UDP"))
+    plain = mode == "non_secure"  # CUCM's Non Secure profile: TCP+UDP in, TCP out, port 5060
+    incoming = sec.get("incoming_transport", str, "TCP+UDP" if plain else "TLS",
+                       choices=("TLS", "TCP", "TCP+UDP", "UDP"))
+    outgoing = sec.get("outgoing_transport", str, "TCP" if plain else "TLS", choices=("TLS", "TCP", "UDP"))
     if mode != "non_secure":
         incoming = "TLS"  # CUCM: effectively TLS when Authenticated or Encrypted
     profile = m.SecurityProfile(

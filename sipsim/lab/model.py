@@ -37,6 +37,16 @@ class NodeTLS:
 
 
 @dataclass(frozen=True)
+class NodeLimits:
+    """What one node accepts from its peers at once (docs/robustness.md)."""
+
+    max_connections: int = 1000  # open connections (inbound and outbound); beyond: accepted and closed
+    max_handshakes: int = 100  # TLS handshakes in progress; beyond: wait (within handshake_timeout), then close
+    max_message_bytes: int = 65536  # one SIP message; beyond: 413 (when it can be answered) and close
+    max_queued_bytes: int = 4 * 1024 * 1024  # outbound bytes queued on one connection; beyond: close
+
+
+@dataclass(frozen=True)
 class Fault:
     """Misbehaviour injected into a node (reported as injected)."""
 
@@ -65,6 +75,7 @@ class Node:
     trust: tuple[str, ...] | None = None  # None = automatic (the seed's upload steps)
     trust_exclude: tuple[str, ...] = ()
     fault: Fault = Fault()
+    limits: NodeLimits = NodeLimits()
 
     @property
     def cn(self) -> str:

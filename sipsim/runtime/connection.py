@@ -1,8 +1,14 @@
 """One transport connection of a node: a TLS (or TCP) stream, a writer task that batches what the
-SIP core transmits, and a reader task that feeds received bytes to the node's endpoint."""
+SIP core transmits, and a reader task that feeds received bytes to the node's endpoint.
+
+Memory is bounded per connection (docs/robustness.md): the reader stops reading while more than
+``high_water`` bytes wait to be sent (the peer's own TCP window then pushes back), and a connection
+whose queue would pass ``max_queued_bytes``, or whose peer takes no bytes for ``send_stall_timeout``
+seconds, is closed with one log line."""
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import math
@@ -15,6 +21,15 @@ import trio
 _ids = itertools.count(1)
 log = logging.getLogger("sipsim.connection")
 
+#: outbound bytes queued on one connection before it is closed (a peer that never reads)
+MAX_QUEUED_BYTES = 4 * 1024 * 1024
+#: the reader waits while more than this is queued (a burst of requests whose answers are not read)
+HIGH_WATER = 256 * 1024
+#: a send that makes no progress for this long closes the connection
+SEND_STALL_TIMEOUT = 30.0
+#: what a graceful close waits for the last bytes (a 400/413 before closing) to leave
+FLUSH_TIMEOUT = 2.0
+
 
 @dataclass(eq=False)
 class SipConnection:
@@ -26,18 +41,77 @@ class SipConnection:
     trunk: str | None = None  # the trunk this connection belongs to
     peer_node: str | None = None
     mute: bool = False  # subject_mismatch = "drop": read and ignore everything
-    reject_status: int | None = None  # subject_mismatch = "sip_403"/"sip_503": refuse every call
+    reject_status: int | None = None  # subject_mismatch = "sip_403"/"sip_503", TCP from an unknown source
+    reject_why: str | None = None  # the log line's reason for reject_status
     tap: Any = None  # the observers' wire tap, closed with the connection
     failure: Any = None  # the TLSFailure that ended it after the handshake (TLS 1.3: the peer's verdict)
+    transport: str = "TLS"  # "TLS" or "TCP" (Non Secure)
+    max_queued_bytes: int = MAX_QUEUED_BYTES
     id: int = field(default_factory=lambda: next(_ids))
     closed: bool = False
+    #: why the connection ended, when sipsim ended it (overflow, stalled peer, framing lost)
+    end_reason: str | None = None
 
     def __post_init__(self) -> None:
         self._send, self._queue = trio.open_memory_channel[bytes](math.inf)
+        self.queued = 0  # bytes waiting in the queue or being sent
+        self._drained = trio.Event()
+        self._drained.set()
+        self._scope: trio.CancelScope | None = None  # the reader's and writer's, set by run()
+        self._closing = False
+        self.high_water = min(HIGH_WATER, self.max_queued_bytes)
+
+    @property
+    def who(self) -> str:
+        return f"{self.peer_node + ' ' if self.peer_node else ''}{self.remote[0]}:{self.remote[1]}"
 
     def transmit(self, data: bytes) -> None:
-        if not self.closed:
-            self._send.send_nowait(data)
+        if self.closed or self._closing:
+            return
+        if self.queued + len(data) > self.max_queued_bytes:
+            self.end_reason = "send_queue_full"
+            log.warning("connection %s %s (%s): %d bytes wait to be sent, over max_queued_bytes %d: "
+                        "the peer does not read; closing it", self.id, self.who, self.transport,
+                        self.queued + len(data), self.max_queued_bytes)
+            self.abort()
+            return
+        self.queued += len(data)
+        if self.queued > self.high_water:
+            self._drained = trio.Event() if self._drained.is_set() else self._drained
+        self._send.send_nowait(data)
+
+    def abort(self) -> None:
+        """Close now, without flushing (the runtime's finally closes the stream)."""
+        self.closed = True
+        self._send.close()
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def close_after_flush(self) -> None:
+        """Send what is queued (e.g. a 400 or 413), then close: the reader stops at once."""
+        if self._closing or self.closed:
+            return
+        self._closing = True
+        self._send.close()  # the writer sends what is left, then ends the connection
+        self._flush_deadline = trio.current_time() + FLUSH_TIMEOUT
+
+    async def run(self, deliver: Callable[["SipConnection", bytes], None]) -> None:
+        """Reader and writer until either ends; ``deliver(conn, b"")`` marks the end."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._scope = nursery.cancel_scope
+                if self.closed:
+                    nursery.cancel_scope.cancel()
+                nursery.start_soon(self._write_then_cancel, nursery.cancel_scope)
+                await self.reader(deliver)
+                if not self._closing:
+                    nursery.cancel_scope.cancel()
+        finally:
+            self.closed = True
+
+    async def _write_then_cancel(self, scope: trio.CancelScope) -> None:
+        await self.writer()
+        scope.cancel()
 
     async def writer(self) -> None:
         """Write everything queued, joining what is already waiting into one send."""
@@ -49,43 +123,91 @@ class SipConnection:
                         batch.append(self._queue.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
-                await self.stream.send_all(b"".join(batch) if len(batch) > 1 else data)
+                payload = b"".join(batch) if len(batch) > 1 else data
+                timeout = SEND_STALL_TIMEOUT
+                if self._closing:
+                    timeout = max(0.0, self._flush_deadline - trio.current_time())
+                with trio.move_on_after(timeout) as stalled:
+                    await self.stream.send_all(payload)
+                if stalled.cancelled_caught:
+                    if not self._closing:
+                        self.end_reason = "peer_not_reading"
+                        log.warning("connection %s %s (%s): the peer took no bytes for %g s "
+                                    "(%d bytes waiting): closing it", self.id, self.who, self.transport,
+                                    SEND_STALL_TIMEOUT, self.queued)
+                    return
+                self.queued -= len(payload)
+                if self.queued <= self.high_water // 2:
+                    self._drained.set()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
-            log.info("connection %s %s:%s: cannot send: %s", self.id, self.remote[0], self.remote[1], e)
+            log.info("connection %s %s: cannot send: %s", self.id, self.who, _say(e))
         except Exception as e:  # a TLS failure while sending: close this connection only
-            log.info("connection %s %s:%s: closed on %s: %s", self.id, self.remote[0], self.remote[1],
+            log.info("connection %s %s: closed on %s: %s", self.id, self.who,
                      type(e).__name__, e, exc_info=not type(e).__module__.startswith(("OpenSSL", "sipsim.tls")))
         finally:
             self.closed = True
+            self._drained.set()
 
     async def reader(self, deliver: Callable[["SipConnection", bytes], None]) -> None:
         """Feed received bytes to ``deliver`` until EOF or error; b"" marks the end."""
         try:
-            while True:
+            while not self._closing:
+                if not self._drained.is_set():  # back-pressure: answers are not being read
+                    await self._drained.wait()
+                    if self.closed or self._closing:
+                        break
                 data = await self.stream.receive_some(65536)
                 if not data:
-                    log.debug("connection %s %s:%s: closed by the peer", self.id, self.remote[0], self.remote[1])
+                    log.debug("connection %s %s: closed by the peer", self.id, self.who)
                     break
-                if not self.mute:
+                if not self.mute and not self._closing:
                     deliver(self, data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
             if hasattr(e, "reason") and hasattr(e, "record"):
                 self.failure = e  # TLSFailure: e.g. TLS 1.3, the server rejected our certificate
-            log.debug("connection %s %s:%s: %s", self.id, self.remote[0], self.remote[1], e or type(e).__name__)
+            if _reset(e):
+                log.info("connection %s %s (%s): reset by the peer", self.id, self.who, self.transport)
+            elif not isinstance(e, trio.ClosedResourceError):
+                log.debug("connection %s %s: %s", self.id, self.who, e or type(e).__name__)
         except Exception as e:  # a TLS error after the handshake, or a bug: never take the node down
             if hasattr(e, "reason") and hasattr(e, "record"):
                 self.failure = e  # TLSFailure: e.g. TLS 1.3, the server rejected our certificate
-            log.info("connection %s %s:%s: closed on %s: %s", self.id, self.remote[0], self.remote[1],
+            log.info("connection %s %s: closed on %s: %s", self.id, self.who,
                      type(e).__name__, e, exc_info=not type(e).__module__.startswith(("OpenSSL", "sipsim.tls")))
         finally:
-            self.closed = True
+            if not self._closing:
+                self.closed = True
             deliver(self, b"")
 
     async def aclose(self) -> None:
         self.closed = True
         self._send.close()
-        with trio.move_on_after(1):
+        if self._scope is not None:
+            self._scope.cancel()
+        with trio.move_on_after(1) as scope:
+            scope.shield = True
             try:
                 await self.stream.aclose()
             except Exception:
                 pass
+
+
+def _reset(error: BaseException) -> bool:
+    """ECONNRESET anywhere in the chain (trio wraps the socket error; TLSStream wraps trio's)."""
+    seen: set[int] = set()
+    todo = [error]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, ConnectionResetError) or getattr(e, "errno", None) in (errno.ECONNRESET, errno.EPIPE):
+            return True
+        if "reset by peer" in str(e).lower():
+            return True
+        todo += [x for x in (e.__cause__, e.__context__) if x is not None]
+    return False
+
+
+def _say(e: BaseException) -> str:
+    return "the peer reset the connection" if _reset(e) else (str(e) or type(e).__name__)

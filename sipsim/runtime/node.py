@@ -18,6 +18,8 @@ from sipsim.runtime.connection import SipConnection
 from sipsim.runtime.timers import TimerQueue
 from sipsim.sip import events as ev
 from sipsim.sip.endpoint import Endpoint, EndpointConfig
+from sipsim.sip.parser import Limits
+from sipsim.lab.topology import DnsFailure
 from sipsim.tls import TLSFailure, TLSStream
 
 if TYPE_CHECKING:
@@ -29,6 +31,28 @@ log = logging.getLogger("sipsim.node")
 #: CUCM's tls_security in its SIP_PROCESS_ENQUEUE createConnMsg trace line (3 = TLS, as the seeds show)
 TLS_SECURITY = {"encrypted": 3, "authenticated": 3, "non_secure": 0}
 BEHAVIOUR_STATUS = {"answer": 200, "busy": 486, "reject": 603, "no_answer": None}
+
+
+class _RateLog:
+    """One log line per event, but at most ``burst`` lines of a kind per ``window`` seconds: a flood of
+    hostile connections gives a few lines and a count, not a line per connection."""
+
+    def __init__(self, burst: int = 20, window: float = 5.0):
+        self.burst, self.window = burst, window
+        self._seen: dict[str, list[float | int]] = {}  # kind -> [window start, lines, suppressed]
+
+    def __call__(self, kind: str, level: int, fmt: str, *args: Any) -> None:
+        now = time.monotonic()
+        entry = self._seen.get(kind)
+        if entry is None or now - entry[0] > self.window:
+            if entry is not None and entry[2]:
+                log.log(level, "(%d more %s lines were left out in %g s)", entry[2], kind, self.window)
+            entry = self._seen[kind] = [now, 0, 0]
+        if entry[1] < self.burst:
+            entry[1] += 1
+            log.log(level, fmt, *args)
+        else:
+            entry[2] += 1
 
 
 class ConnectFailure(Exception):
@@ -69,6 +93,7 @@ class NodeRuntime:
         self.lab = lab
         self.cluster = lab.scenario.cluster(node.cluster)
         self.ports = [lab.port(p) for p in lab.topology.listen_ports(node)]
+        self.limits = node.limits
         self.endpoint = Endpoint(
             EndpointConfig(
                 host=node.address,
@@ -77,6 +102,7 @@ class NodeRuntime:
                 user_agent=f"Cisco-CUCM{self.cluster.version or ''} (sipsim)",
                 options_status=503 if node.fault.answer_503 else 200,
                 report_received=bool(lab.observers),
+                limits=Limits(max_message_bytes=node.limits.max_message_bytes),
             )
         )
         self.observers = lab.observers
@@ -95,6 +121,10 @@ class NodeRuntime:
         self.answer_any: int | None = None
         self.hang_up_after: float | None = None  # `serve --hold S`: we send BYE after S seconds
         self.on_event: Any = None  # callable(text) for a console: connections and calls, one line each
+        self.open_inbound = 0  # inbound connections accepted and not yet closed (handshaking ones too)
+        self.refused_over_limit = 0  # connections closed at once: max_connections reached
+        self._handshake_slots = trio.Semaphore(node.limits.max_handshakes)
+        self._say = _RateLog()
 
     # life cycle -----------------------------------------------------------------------------------
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -118,6 +148,11 @@ class NodeRuntime:
                 nursery.start_soon(self._accept_loop, listener)
             task_status.started()
 
+    def stop(self) -> None:
+        """Stop the node at once, as if its server died: listeners and connections close."""
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
     async def _accept_loop(self, listener: trio.SocketListener) -> None:
         port = listener.socket.getsockname()[1]
         async with listener:
@@ -125,18 +160,36 @@ class NodeRuntime:
                 try:
                     stream = await listener.accept()
                 except OSError as e:  # EMFILE and friends: wait, do not die
-                    log.warning("%s: accept failed: %s", self.node.name, e)
+                    self._say("accept", logging.WARNING, "%s: accept failed on port %s: %s", self.node.name, port, e)
                     await trio.sleep(0.1)
                     continue
+                if self.open_inbound >= self.limits.max_connections:
+                    self.refused_over_limit += 1
+                    try:
+                        peer = "%s:%s" % tuple(stream.socket.getpeername()[:2])
+                    except OSError:
+                        peer = "?"
+                    self._say("max_connections", logging.WARNING,
+                              "%s: connection from %s closed at once: %d connections open, max_connections is %d",
+                              self.node.name, peer, self.open_inbound, self.limits.max_connections)
+                    await trio.aclose_forcefully(stream)
+                    continue
+                self.open_inbound += 1
                 self._nursery.start_soon(self._inbound, stream, port)
 
     # inbound --------------------------------------------------------------------------------------
     async def _inbound(self, tcp: trio.SocketStream, port: int) -> None:
         try:
+            await self._inbound_connection(tcp, port)
+        finally:
+            self.open_inbound -= 1
+
+    async def _inbound_connection(self, tcp: trio.SocketStream, port: int) -> None:
+        try:
             remote = tcp.socket.getpeername()[:2]
             local = tcp.socket.getsockname()[:2]
         except OSError:
-            await tcp.aclose()
+            await trio.aclose_forcefully(tcp)
             return
         if self.node.fault.stall:  # injected: take the bytes, never answer, until the peer gives up
             try:
@@ -149,7 +202,10 @@ class NodeRuntime:
         candidates = self.lab.topology.inbound_trunks(self.node, port - self.lab.port_offset)
         verdict: dict[str, Any] = {}
         peer = self.lab.topology.node_at(remote[0])
-        who = f"{peer.name} ({remote[0]})" if peer else f"{remote[0]}:{remote[1]}"
+        who = f"{peer.name} ({remote[0]}:{remote[1]})" if peer else f"{remote[0]}:{remote[1]}"
+        if candidates and all(p.device_security_mode == "non_secure" for _, p in candidates):
+            await self._inbound_tcp(tcp, local, remote, candidates, peer, who)
+            return
 
         def peer_check(leaf) -> str | None:
             for trunk, profile in candidates:
@@ -168,29 +224,48 @@ class NodeRuntime:
             verdict["action"] = profile.subject_mismatch if profile else "tls_alert"
             return sentence if verdict["action"] == "tls_alert" else None
 
-        ctx = self.lab.server_context(self.node, candidates)
-        tap = self.lab.wire_tap((*remote, *local), "server")
-        tls = TLSStream(tcp, ctx, server_side=True, peer_check=peer_check, keylog=self.lab.keylog,
-                        local=local, remote=remote, wire_tap=tap)
+        # the handshake, including the wait for a slot (max_handshakes), ends by handshake_timeout
+        timeout = self.node.tls.handshake_timeout
+        deadline = trio.current_time() + timeout
+        with trio.move_on_at(deadline) as waiting:
+            await self._handshake_slots.acquire()
+        if waiting.cancelled_caught:
+            self._say("max_handshakes", logging.WARNING,
+                      "%s: connection from %s closed: %d TLS handshakes in progress (max_handshakes) for "
+                      "%g s (handshake_timeout)", self.node.name, who, self.limits.max_handshakes, timeout)
+            await trio.aclose_forcefully(tcp)
+            return
         try:
-            await tls.do_handshake()
-        except TLSFailure as failure:
-            self.lab.tap_closed(tap)
-            self.inbound_failures.append(failure)
-            self.lab.note_server_failure(remote, failure.reason, failure.detail, self.node.name)
-            log.info("%s: TLS handshake from %s failed: %s", self.node.name, who, failure.detail)
-            self._event(f"[red]✗ TLS from {who}: {failure.reason}[/] — {failure.detail}")
-            await _quiet_close(tcp)
-            return
-        except Exception as e:  # never let one connection take the node down
-            self.lab.tap_closed(tap)
-            self.lab.note_server_failure(remote, "tls_handshake_failed", f"{who}: {e}", self.node.name)
-            log.info("%s: connection from %s failed: %s", self.node.name, who, e)
-            await _quiet_close(tcp)
-            return
+            ctx = self.lab.server_context(self.node, candidates)
+            tap = self.lab.wire_tap((*remote, *local), "server")
+            tls = TLSStream(tcp, ctx, server_side=True, peer_check=peer_check, keylog=self.lab.keylog,
+                            local=local, remote=remote, wire_tap=tap,
+                            handshake_timeout=max(0.001, deadline - trio.current_time()))
+            try:
+                await tls.do_handshake()
+            except TLSFailure as failure:
+                self.lab.tap_closed(tap)
+                self.inbound_failures.append(failure)
+                del self.inbound_failures[:-1000]  # a flood must not grow memory: keep the last ones
+                self.lab.note_server_failure(remote, failure.reason, failure.detail, self.node.name)
+                self._say(f"tls_{failure.reason}", logging.INFO, "%s: TLS handshake from %s failed (%s): %s",
+                          self.node.name, who, failure.reason, failure.detail)
+                self._event(f"[red]✗ TLS from {who}: {failure.reason}[/] — {failure.detail}")
+                await _quiet_close(tcp)
+                return
+            except Exception as e:  # never let one connection take the node down
+                self.lab.tap_closed(tap)
+                self.lab.note_server_failure(remote, "tls_handshake_failed", f"{who}: {e}", self.node.name)
+                self._say("tls_error", logging.INFO, "%s: connection from %s failed: %s", self.node.name, who, e)
+                await _quiet_close(tcp)
+                return
+        finally:
+            self._handshake_slots.release()
         conn = SipConnection(tls, "inbound", local, remote, record=tls.record,
                              trunk=verdict.get("trunk").name if verdict.get("trunk") else None,
-                             peer_node=peer.name if peer else None, tap=tap)
+                             peer_node=peer.name if peer else None, tap=tap,
+                             max_queued_bytes=self.limits.max_queued_bytes)
+        self.endpoint.set_transport(conn.id, "TLS", local[1])
         self._certificate_ind(conn)
         leaf = tls.record.peer_chain[0] if tls.record.peer_chain else None
         self._event(f"✓ TLS from {who}: {tls.record.version} {tls.record.cipher}, peer CN={leaf.cn if leaf else '?'}"
@@ -208,6 +283,35 @@ class NodeRuntime:
                 conn.mute = True
             else:
                 conn.reject_status = 403 if action == "sip_403" else 503
+        await self._run_connection(conn)
+
+    async def _inbound_tcp(self, tcp: trio.SocketStream, local: tuple, remote: tuple,
+                           candidates: list[tuple[m.Trunk, m.SecurityProfile]], peer: m.Node | None,
+                           who: str) -> None:
+        """Non Secure (SIP over TCP): no TLS; CUCM matches the call to a trunk by the source address,
+        which must be one of the destinations of a trunk running on this node for this port."""
+        trunk = None
+        for t, _ in candidates:
+            for dest in t.destinations:
+                try:
+                    if self.lab.topology.resolve(dest).address == remote[0]:
+                        trunk = t
+                        break
+                except DnsFailure:
+                    continue
+            if trunk is not None:
+                break
+        conn = SipConnection(tcp, "inbound", local, remote, record=None, trunk=trunk.name if trunk else None,
+                             peer_node=peer.name if peer else None, transport="TCP",
+                             max_queued_bytes=self.limits.max_queued_bytes)
+        self.endpoint.set_transport(conn.id, "TCP", local[1])
+        if trunk is None:
+            conn.reject_status = 403
+            conn.reject_why = (f"{remote[0]} is not a destination of any Non Secure trunk on "
+                               f"{self.node.name} port {local[1]} "
+                               f"({', '.join(t.name for t, _ in candidates)}): its INVITEs get 403")
+        self._event(f"✓ TCP from {who}" + (f" — [red]{conn.reject_why}[/]" if conn.reject_why else
+                                          f" (trunk {trunk.name})"))
         await self._run_connection(conn)
 
     # outbound -------------------------------------------------------------------------------------
@@ -246,6 +350,15 @@ class NodeRuntime:
             raise ConnectFailure("connect_failed", f"{self.node.name} could not connect to {target}: {e}") from None
         local = tcp.socket.getsockname()[:2]
         profile = self.lab.topology.profile_of(trunk)
+        if profile.device_security_mode == "non_secure":  # SIP over TCP: no TLS, no record
+            if self.observers:
+                self.observers.connection_created(self.node.name, time.time(), self._conn_idx(local),
+                                                  (address, port), TLS_SECURITY["non_secure"])
+            conn = SipConnection(tcp, "outbound", local, (address, port), record=None, trunk=trunk.name,
+                                 peer_node=peer.name if peer else None, transport="TCP",
+                                 max_queued_bytes=self.limits.max_queued_bytes)
+            self.endpoint.set_transport(conn.id, "TCP", self.lab.port(profile.incoming_port))
+            return conn
         verdict: dict[str, str] = {}
 
         def peer_check(leaf) -> str | None:
@@ -280,7 +393,9 @@ class NodeRuntime:
             self.lab.tap_closed(tap)
             raise ConnectFailure("subject_not_allowed", verdict["rejection"], tls.record, local)
         conn = SipConnection(tls, "outbound", local, (address, port), record=tls.record, trunk=trunk.name,
-                             peer_node=peer.name if peer else None, tap=tap)
+                             peer_node=peer.name if peer else None, tap=tap,
+                             max_queued_bytes=self.limits.max_queued_bytes)
+        self.endpoint.set_transport(conn.id, "TLS", self.lab.port(profile.incoming_port))
         self._certificate_ind(conn)
         return conn
 
@@ -295,10 +410,7 @@ class NodeRuntime:
     async def _run_connection(self, conn: SipConnection) -> None:
         self.conns[conn.id] = conn
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(conn.writer)
-                await conn.reader(self._deliver)
-                nursery.cancel_scope.cancel()
+            await conn.run(self._deliver)
         finally:
             self.conns.pop(conn.id, None)
             await conn.aclose()
@@ -386,10 +498,13 @@ class NodeRuntime:
                 conn = self.conns.get(action.conn)
                 who = f"{conn.peer_node or conn.remote[0]}:{conn.remote[1]}" if conn else f"connection {action.conn}"
                 fatal = getattr(action.error, "fatal", False)
-                log.warning("%s: bad SIP from %s: %s%s", self.node.name, who, action.error,
-                            " (400 sent)" if action.response_sent else "", )
+                status = getattr(action.error, "status", 400)
+                self._say("bad_sip", logging.WARNING, "%s: bad SIP from %s: %s%s%s", self.node.name, who,
+                          action.error, f" ({status} sent)" if action.response_sent else "",
+                          "; closing the connection (framing lost)" if fatal else "")
                 if fatal and conn is not None:  # the byte stream cannot be framed any more: close it
-                    self._nursery.start_soon(conn.aclose)
+                    conn.end_reason = "framing_lost"
+                    conn.close_after_flush()  # the 400/413 leaves first
 
     def _incoming(self, call: ev.IncomingCall) -> None:
         now = trio.current_time()
@@ -404,6 +519,10 @@ class NodeRuntime:
         if fault.answer_503 or (fault.reject_every_nth and self.invites_received % fault.reject_every_nth == 0):
             forced = forced or 503
         if forced:
+            if getattr(conn, "reject_why", None):
+                self._say("tcp_unknown_source", logging.WARNING, "%s: INVITE %s → %s from %s refused (%d): %s",
+                          self.node.name, caller, called, f"{conn.remote[0]}:{conn.remote[1]}", forced,
+                          conn.reject_why)
             self.endpoint.reject(call.call_id, now, status=forced)
             return
         phone = self.lab.scenario.phone(called)

@@ -142,6 +142,9 @@ class Endpoint:
         self.calls: dict[str, Call] = {}
         self._actions: list[Any] = []
         self._readers: dict[Hashable, MessageReader] = {}
+        #: per-connection transport and port when they differ from the config's (a node with TLS and TCP trunks)
+        self._transports: dict[Hashable, tuple[str, int]] = {}
+        self._port_of: dict[str, int] = {}
         self._broken: set[Hashable] = set()
         self._client: dict[Hashable, Transaction] = {}
         self._server: dict[Hashable, Transaction] = {}
@@ -166,6 +169,13 @@ class Endpoint:
         call = self.calls.get(call_id)
         if call is not None and call.ended:
             del self.calls[call_id]
+
+    def set_transport(self, conn: Hashable, transport: str, port: int | None = None) -> None:
+        """Requests on ``conn`` carry this transport (``"TLS"``/``"TCP"``) and port in Via and Contact;
+        responses follow the request's top Via. Without it, the config's transport and port apply."""
+        pair = (transport.upper(), port if port is not None else self.config.port)
+        self._transports[conn] = pair
+        self._port_of.setdefault(pair[0], pair[1])
 
     @property
     def pending_transactions(self) -> int:
@@ -204,6 +214,7 @@ class Endpoint:
         """The connection is gone: its transactions fail and its calls end."""
         self._now = now
         self._readers.pop(conn, None)
+        self._transports.pop(conn, None)
         self._broken.discard(conn)
         for txn in [t for t in self._client.values() if t.conn == conn]:
             self._txn_event(txn, "transport_error")
@@ -269,13 +280,13 @@ class Endpoint:
         call_id = f"{self._hex(8)}-{self._hex(8)}@{cfg.host}"
         branch = self._branch()
         h = Headers()
-        h.add("Via", self._via(branch))
+        h.add("Via", self._via(branch, conn))
         h.add("From", f"<sip:{caller}@{cfg.host}>;tag={self._hex(10)}")
         h.add("To", f"<sip:{called}@{target.host}>")
         h.add("Call-ID", call_id)
         h.add("CSeq", "101 INVITE")
         h.add("Max-Forwards", "70")
-        h.add("Contact", self._contact(caller))
+        h.add("Contact", self._contact(caller, conn))
         h.add("Supported", cfg.supported)
         h.add("Allow", cfg.allow)
         h.add("User-Agent", cfg.user_agent)
@@ -368,13 +379,13 @@ class Endpoint:
         cfg = self.config
         key = f"{self._hex(8)}-{self._hex(8)}@{cfg.host}"
         h = Headers()
-        h.add("Via", self._via(self._branch()))
+        h.add("Via", self._via(self._branch(), conn))
         h.add("From", f"<sip:{cfg.host}:{cfg.port}>;tag={self._hex(10)}")
         h.add("To", f"<{request_uri}>")
         h.add("Call-ID", key)
         h.add("CSeq", "101 OPTIONS")
         h.add("Max-Forwards", "70")
-        h.add("Contact", self._contact(None))
+        h.add("Contact", self._contact(None, conn))
         h.add("User-Agent", cfg.user_agent)
         h.add("Accept", "application/sdp")
         h.add("Allow", cfg.allow)
@@ -390,14 +401,21 @@ class Endpoint:
     def _branch(self) -> str:
         return MAGIC_COOKIE + self._hex(16)
 
-    def _via(self, branch: str) -> str:
-        cfg = self.config
-        return f"SIP/2.0/{cfg.transport.upper()} {cfg.host}:{cfg.port};branch={branch}"
+    def _transport(self, conn: Hashable | None) -> tuple[str, int]:
+        return self._transports.get(conn, (self.config.transport.upper(), self.config.port))
 
-    def _contact(self, user: str | None) -> str:
+    def _via(self, branch: str, conn: Hashable | None = None) -> str:
+        transport, port = self._transport(conn)
+        return f"SIP/2.0/{transport} {self.config.host}:{port};branch={branch}"
+
+    def _contact(self, user: str | None, conn: Hashable | None = None, transport: str | None = None) -> str:
         cfg = self.config
         userpart = f"{user}@" if user else ""
-        return f"<sip:{userpart}{cfg.host}:{cfg.port};transport={cfg.transport.lower()}>"
+        if transport is None:
+            transport, port = self._transport(conn)
+        else:
+            port = self._port_of.get(transport, cfg.port) if transport != cfg.transport.upper() else cfg.port
+        return f"<sip:{userpart}{cfg.host}:{port};transport={transport.lower()}>"
 
     def _media_port(self) -> int:
         port = self.config.rtp_port_base + 2 * (self._media_ports % 8000)
@@ -572,7 +590,7 @@ class Endpoint:
                     ack_body = call.local_sdp.raw
                 except SdpError:
                     pass
-        ack = call.dialog.request("ACK", self._via(self._branch()), cseq=call.request.cseq[0], body=ack_body)
+        ack = call.dialog.request("ACK", self._via(self._branch(), call.conn), cseq=call.request.cseq[0], body=ack_body)
         if ack_body:
             ack.headers.add("Content-Type", "application/sdp")
         call.ack = ack
@@ -606,7 +624,7 @@ class Endpoint:
 
     def _send_bye(self, call: Call) -> None:
         assert call.dialog is not None
-        bye = call.dialog.request("BYE", self._via(self._branch()))
+        bye = call.dialog.request("BYE", self._via(self._branch(), call.conn))
         bye.headers.add("User-Agent", self.config.user_agent)
         bye.headers.add("Reason", "Q.850;cause=16")
         call.dialog.on("bye", bye)
@@ -687,7 +705,7 @@ class Endpoint:
         h.add("Call-ID", req.call_id or "")
         h.add("CSeq", req.headers.get("CSeq") or "")
         if contact:
-            h.add("Contact", self._contact(_user_of(req.uri)))
+            h.add("Contact", self._contact(_user_of(req.uri), transport=_via_transport(req)))
         h.add("Server", cfg.user_agent)
         if dialog_creating or status in (405, 501) or req.method == "OPTIONS":
             h.add("Allow", cfg.allow)
@@ -899,3 +917,10 @@ def _user_of(uri: str) -> str:
         return parse_uri(uri).user or ""
     except ValueError:
         return ""
+
+
+def _via_transport(req: Request) -> str | None:
+    """The transport of the request's top Via (``SIP/2.0/TCP host`` → ``"TCP"``), upper case."""
+    vias = req.headers.get_all("Via")
+    proto = vias[0].split(None, 1)[0] if vias and vias[0].strip() else ""
+    return proto.rsplit("/", 1)[-1].upper() or None
