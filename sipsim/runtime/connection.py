@@ -63,7 +63,9 @@ class SipConnection:
 
     @property
     def who(self) -> str:
-        return f"{self.peer_node + ' ' if self.peer_node else ''}{self.remote[0]}:{self.remote[1]}"
+        """``127.0.0.21:5061 ← CUCM7-PUB 127.0.0.11:40132``: our end, the direction, the peer."""
+        peer = f"{self.peer_node + ' ' if self.peer_node else ''}{self.remote[0]}:{self.remote[1]}"
+        return f"{self.local[0]}:{self.local[1]} {'←' if self.role == 'inbound' else '→'} {peer}"
 
     def transmit(self, data: bytes) -> None:
         if self.closed or self._closing:

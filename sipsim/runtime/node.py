@@ -240,7 +240,7 @@ class NodeRuntime:
             tap = self.lab.wire_tap((*remote, *local), "server")
             tls = TLSStream(tcp, ctx, server_side=True, peer_check=peer_check, keylog=self.lab.keylog,
                             local=local, remote=remote, wire_tap=tap,
-                            handshake_timeout=max(0.001, deadline - trio.current_time()))
+                            handshake_timeout=max(0.01, round(deadline - trio.current_time(), 2)))
             try:
                 await tls.do_handshake()
             except TLSFailure as failure:
