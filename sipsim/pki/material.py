@@ -171,6 +171,7 @@ def _cert_ekus(cert: x509.Certificate) -> tuple:
 def _describe(cert: x509.Certificate, how: str, now: dt.datetime) -> str:
     na = cert.not_valid_after_utc
     nb = cert.not_valid_before_utc
+    now = max(now, issue.utc_now())  # a certificate made during this call starts "now", not before it
     when = f"valid to {_day(na)}"
     if na <= now:
         when = f"expired {_day(na)}"
