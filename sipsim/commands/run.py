@@ -10,6 +10,7 @@ import trio
 from sipsim.errors import UserError
 from sipsim.lab.expect import check as check_expectations
 from sipsim.lab.loader import load_scenario
+from sipsim.report.pcapng import PcapngCapture
 from sipsim.report.table import make_console, print_report
 from sipsim.runtime.observers import KeyLogFile, Observers
 from sipsim.runtime.runner import LabRunner
@@ -26,6 +27,9 @@ def add_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="print only the summary line")
     p.add_argument("--keylog", type=Path, metavar="FILE",
                    help="write every connection's TLS secrets here (NSS key log, for Wireshark); mode 0600")
+    p.add_argument("--capture", type=Path, metavar="FILE.pcapng",
+                   help="write every TCP connection here as a pcapng capture with the TLS secrets inside "
+                        "(Wireshark shows the SIP decrypted; see docs/capture.md); mode 0600")
     p.add_argument("--trace", type=Path, metavar="DIR",
                    help="write one CUCM-style SDI/SDL trace file per node into DIR")
     p.add_argument("--transcript", action="store_true",
@@ -45,6 +49,8 @@ def run(args) -> int:
             from sipsim.report.cucm_trace import CucmTrace
 
             observers.add(CucmTrace(args.trace))
+        if args.capture:
+            observers.add(PcapngCapture(args.capture))
     except OSError as e:
         raise UserError(f"{e.filename}: cannot write it: {e.strerror}") from None
     runner = LabRunner(scenario, port_offset=args.port_offset, observers=observers)
