@@ -8,7 +8,10 @@ call. Every call placed ends with exactly one outcome in the result.
 
 from __future__ import annotations
 
+import logging
+import math
 import random
+import signal
 import time
 from pathlib import Path
 from typing import Callable
@@ -25,6 +28,7 @@ from sipsim.runtime.context import LabContext, prepare_pki
 from sipsim.runtime.node import ConnectFailure, NodeRuntime
 from sipsim.runtime.observers import Observers
 
+log = logging.getLogger("sipsim.runner")
 LOG_CALLS = 2000  # calls whose SIP messages the report keeps
 SECURITY_STATUS = {"encrypted": "Encrypted", "authenticated": "Authenticated", "non_secure": "NotAuthenticated"}
 
@@ -50,6 +54,11 @@ class LabRunner:
         self._logs: list[tuple[CallRecord, NodeRuntime, str, float]] = []
         self.connections: list = []  # TLS ConnectionRecords, in the order calls first used them
         self._connection_index: dict[int, int] = {}
+        #: Ctrl-C (or interrupt()): no new call starts, calls being set up are cancelled, answered
+        #: calls get their BYE now; each call placed still gets exactly one record
+        self.interrupted = False
+        self._interrupt = trio.Event()
+        self._starting: set[trio.CancelScope] = set()
 
     def total_calls(self) -> int:
         return sum(len(b.calls) for b in self.scenario.traffic())
@@ -65,10 +74,32 @@ class LabRunner:
                 rt = self.nodes[node.name] = NodeRuntime(node, self.ctx, listen=listen)
                 await nursery.start(rt.serve)
 
+    def interrupt(self) -> None:
+        """Stop the run early and cleanly (what the first Ctrl-C does)."""
+        if not self.interrupted:
+            self.interrupted = True
+            self._interrupt.set()
+            for scope in self._starting:
+                scope.cancel()
+
+    async def _watch_sigint(self) -> None:
+        """The first Ctrl-C interrupts the run cleanly; a second one stops it at once (trio's default)."""
+        try:
+            receiver = trio.open_signal_receiver(signal.SIGINT)
+        except (RuntimeError, ValueError):  # not the main thread: nothing to watch
+            return
+        with receiver as signals:
+            async for _ in signals:
+                log.warning("interrupted: no new calls; calls in progress are hung up (BYE or CANCEL) and "
+                            "the report is written — Ctrl-C again to stop at once")
+                self.interrupt()
+                break
+
     async def run(self) -> RunResult:
         started = self._t_start = trio.current_time()
         async with trio.open_nursery() as nursery:
             await self.start_nodes(nursery)
+            nursery.start_soon(self._watch_sigint)
             pki = self.ctx.pki
             await self.start_pings(nursery)
             records = await self.place_all()
@@ -80,6 +111,7 @@ class LabRunner:
         result.connections = [self._connection_dict(i, r) for i, r in enumerate(self.connections)]
         result.lab = self.ctx.describe()
         result.trunk_status, result.ping_changes = self.trunk_statuses()
+        result.interrupted = self.interrupted  # type: ignore[attr-defined]
         return result
 
     # OPTIONS ping -------------------------------------------------------------------------------
@@ -193,6 +225,8 @@ class LabRunner:
         start every `interval` seconds. Every call placed gets exactly one record."""
         records: list[CallRecord] = []
         for block in self.scenario.traffic():
+            if self.interrupted:
+                break
             records += await self._place_block(block, first_id=len(records) + 1)
         return records
 
@@ -213,12 +247,17 @@ class LabRunner:
 
         async with trio.open_nursery() as nursery:
             next_start = trio.current_time()
-            for i, spec in enumerate(block.calls):
-                await limiter.acquire()
-                if block.interval:
-                    await trio.sleep_until(next_start)
-                    next_start += block.interval
-                nursery.start_soon(one, i, spec)
+            with trio.CancelScope() as starting:  # interrupt(): no new call starts
+                self._starting.add(starting)
+                if self.interrupted:
+                    starting.cancel()
+                for i, spec in enumerate(block.calls):
+                    await limiter.acquire()
+                    if block.interval:
+                        await trio.sleep_until(next_start)
+                        next_start += block.interval
+                    nursery.start_soon(one, i, spec)
+            self._starting.discard(starting)
         return [r for r in records if r is not None]
 
     def _distributor(self, trunk: m.Trunk) -> Distributor:
@@ -334,10 +373,29 @@ class LabRunner:
             if len(self._logs) > LOG_CALLS:  # long runs keep the messages of the first calls only
                 self._collect_log(*self._logs.pop())
 
+    async def _until(self, event: trio.Event, timeout: float = math.inf) -> None:
+        """Wait for ``event``, at most ``timeout`` seconds, or until the run is interrupted."""
+        with trio.move_on_after(timeout):
+            async with trio.open_nursery() as nursery:
+                async def wait(e: trio.Event) -> None:
+                    await e.wait()
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(wait, event)
+                nursery.start_soon(wait, self._interrupt)
+
     async def _carry_call(self, rec: CallRecord, node_rt: NodeRuntime, conn, call_id: str, waiter, dest: m.Destination,
                           spec: m.CallSpec, attempt_done) -> bool:
-        with trio.move_on_after(self.scenario.run.no_answer_timeout):
-            await waiter.final.wait()
+        await self._until(waiter.final, self.scenario.run.no_answer_timeout)
+        if not waiter.final.is_set() and self.interrupted:  # Ctrl-C during set-up: CANCEL after the first 1xx
+            node_rt.hang_up(call_id)
+            with trio.move_on_after(min(self.scenario.run.call_timeout, 5.0)):
+                await waiter.final.wait()
+            if not waiter.answered:
+                rec.status = waiter.status
+                attempt_done("interrupted", "the run was interrupted (Ctrl-C) before the call was answered; "
+                                            f"the caller cancelled it ({waiter.status or 'no final answer'})")
+                return True
         if not waiter.final.is_set():  # ringing with no answer: the caller gives up (CANCEL)
             node_rt.hang_up(call_id)
             with trio.move_on_after(self.scenario.run.call_timeout):
@@ -383,9 +441,12 @@ class LabRunner:
         rec.outcome = "answered"
         attempt_done(None, None)
         hold = spec.hold if spec.hold is not None else self.scenario.run.hold
+        held = trio.current_time()
         if hold:
-            with trio.move_on_after(hold):
-                await waiter.ended.wait()
+            await self._until(waiter.ended, hold)
+        if self.interrupted and not waiter.ended.is_set():
+            rec.detail = (f"answered; the run was interrupted (Ctrl-C) {trio.current_time() - held:.1f} s into its "
+                          f"{hold:g} s hold: {node_rt.node.name} hung up (BYE)")
         if not waiter.ended.is_set():
             node_rt.hang_up(call_id)
             with trio.move_on_after(self.scenario.run.call_timeout):
