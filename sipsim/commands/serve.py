@@ -3,6 +3,7 @@ from flags, or one node of a lab (`sipsim serve SCENARIO --node NAME`, to spread
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from sipsim.errors import UserError
 from sipsim.lab.loader import load_scenario
 from sipsim.report.table import make_console
 from sipsim.runtime.runner import LabRunner
-from sipsim.runtime.single import NODE, endpoint_scenario, parse_hostport
+from sipsim.runtime.single import NODE, endpoint_scenario, limits_from_flags, parse_hostport
 
 
 def add_parser(sub) -> None:
@@ -35,6 +36,14 @@ def add_parser(sub) -> None:
                    help="final answer to every INVITE: 200 (default, with SDP) or an error such as 486, 503")
     p.add_argument("--hold", type=float, metavar="S", help="hang up (BYE) answered calls after S seconds")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    lim = p.add_argument_group("limits (docs/robustness.md; with SCENARIO: override the node's [cluster.node.limits])")
+    lim.add_argument("--max-connections", type=int, metavar="N",
+                     help="open inbound connections (default 1000); beyond, new ones are accepted and closed at once")
+    lim.add_argument("--max-handshakes", type=int, metavar="N",
+                     help="TLS handshakes in progress at once (default 100); beyond, a connection waits for a slot "
+                          "within the handshake timeout, then is closed")
+    lim.add_argument("--max-message-bytes", type=int, metavar="N",
+                     help="largest SIP message accepted (default 65536); larger: 413 and close")
     add_observer_flags(p)
     p.set_defaults(func=run)
 
@@ -48,10 +57,14 @@ def run(args) -> int:
         names = [n.name for n in scenario.nodes()]
         if args.node not in names:
             raise UserError(f"{args.scenario}: give --node with one of its nodes: {', '.join(names)}")
+        for cluster in scenario.clusters:
+            cluster.nodes[:] = [dataclasses.replace(n, limits=limits_from_flags(n.limits, **_limit_flags(args)))
+                                if n.name == args.node else n for n in cluster.nodes]
         runner, only = LabRunner(scenario, port_offset=args.port_offset), [args.node]
     else:
         host, port = parse_hostport(args.listen)
         pki, settings = endpoint_from(args, host, port, console)
+        settings.limits = limits_from_flags(settings.limits, **_limit_flags(args))
         runner = LabRunner(endpoint_scenario(settings), pki=pki)
         only = [NODE]
     observers = observers_from(args)
@@ -64,9 +77,13 @@ def run(args) -> int:
             rt.on_event = lambda text: console.print(text, soft_wrap=True)
             if args.scenario is None:
                 rt.answer_any, rt.hang_up_after = args.answer, args.hold
+            plain = {rt.lab.port(p.incoming_port) for t in rt.lab.topology.trunks_on(rt.node)
+                     for p in [rt.lab.topology.profile_of(t)] if p.device_security_mode == "non_secure"}
             for port in rt.ports:
-                console.print(f"{rt.node.name} listening on {rt.node.address}:{port} (TLS, client certificate "
-                              f"required){'' if args.duration is None else f' for {args.duration:g} s'}; Ctrl-C stops")
+                how = "TCP, Non Secure: calls from the trunks' destinations" if port in plain else \
+                    "TLS, client certificate required"
+                console.print(f"{rt.node.name} listening on {rt.node.address}:{port} ({how})"
+                              f"{'' if args.duration is None else f' for {args.duration:g} s'}; Ctrl-C stops")
             await trio.sleep(args.duration if args.duration is not None else math.inf)
             nursery.cancel_scope.cancel()
 
@@ -77,3 +94,8 @@ def run(args) -> int:
     finally:
         observers.close()
     return 0
+
+
+def _limit_flags(args) -> dict:
+    return {"max_connections": args.max_connections, "max_handshakes": args.max_handshakes,
+            "max_message_bytes": args.max_message_bytes}

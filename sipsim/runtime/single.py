@@ -99,6 +99,7 @@ class EndpointSettings:
     mode: str = "encrypted"
     handshake_timeout: float = 10.0
     subject_mismatch: str = "tls_alert"
+    limits: m.NodeLimits = m.NodeLimits()
 
 
 def endpoint_scenario(s: EndpointSettings, *, target: tuple[str, int] | None = None, caller: str | None = None,
@@ -112,7 +113,7 @@ def endpoint_scenario(s: EndpointSettings, *, target: tuple[str, int] | None = N
     except ValueError:
         raise UserError(f"{s.address!r} is not an IP address to bind: give --listen/--local as an address") from None
     node = m.Node(name=NODE, cluster=NODE, fqdn=s.cert_cn, address=s.address, cert=m.CertSpec(cn=s.cert_cn),
-                  tls=m.NodeTLS(s.tls_min, s.tls_max, s.ciphers, s.handshake_timeout), trust=())
+                  tls=m.NodeTLS(s.tls_min, s.tls_max, s.ciphers, s.handshake_timeout), trust=(), limits=s.limits)
     profile = m.SecurityProfile(
         name=PROFILE, device_security_mode=s.mode, x509_subject_name=tuple(s.subjects or ()),
         incoming_port=s.port, subject_mismatch=s.subject_mismatch, any_subject=s.subjects is None)
@@ -136,3 +137,17 @@ def subjects_from_flag(text: str | None) -> list[str] | None:
     if not names:
         raise UserError("--subjects is empty: list the peer's names (CN or SAN), or 'any'")
     return names
+
+
+def limits_from_flags(base: m.NodeLimits, *, max_connections: int | None = None, max_handshakes: int | None = None,
+                      max_message_bytes: int | None = None) -> m.NodeLimits:
+    """A node's limits with the flags given (None: keep the node's)."""
+    import dataclasses
+
+    given = {k: v for k, v in (("max_connections", max_connections), ("max_handshakes", max_handshakes),
+                               ("max_message_bytes", max_message_bytes)) if v is not None}
+    for key, value in given.items():
+        if value < (1024 if key == "max_message_bytes" else 1):
+            flag = "--" + key.replace("_", "-")
+            raise UserError(f"{flag} {value}: use at least {1024 if key == 'max_message_bytes' else 1}")
+    return dataclasses.replace(base, **given)
