@@ -1,0 +1,155 @@
+"""Shared helpers for the bench/ scripts (not a benchmark itself: `make bench` skips files starting with _).
+
+Every benchmark is bounded: a hard wall-clock limit (`hard_timeout`, SIGALRM) plus per-subprocess
+timeouts; each prints ONE line (median of the runs, min, max) and writes out/bench/<name>.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "out" / "bench"
+PY = [sys.executable, "-m", "sipsim"]
+SEED = ROOT / "scenarios" / "seed-000-self-signed.toml"
+SERVER_ADDR = "127.0.0.21"
+#: subprocesses import this checkout's sipsim, whatever their working directory
+ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), "COLUMNS": "200"}
+CLIENT_ADDR = "127.0.0.11"
+
+
+def hard_timeout(seconds: int) -> None:
+    """Kill this benchmark (and its children, via the process group) after ``seconds``."""
+
+    def _expired(*_):
+        print(f"{Path(sys.argv[0]).name}: hard timeout {seconds} s reached", file=sys.stderr, flush=True)
+        for p in list(_children):
+            try:
+                p.kill()
+            except Exception:
+                pass
+        os._exit(3)
+
+    signal.signal(signal.SIGALRM, _expired)
+    signal.alarm(seconds)
+
+
+_children: list[subprocess.Popen] = []
+
+
+def raise_nofile(n: int = 65536) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(n, hard) if hard != resource.RLIM_INFINITY else n
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def seed_certs() -> Path:
+    """The seed-000 lab's certificates, made once under out/bench/ (never touches certs/)."""
+    work = OUT / "work"
+    d = work / "certs" / "seed-000"
+    if not (d / "CUCM8-Publisher.bbbburns.lab.pem").exists():
+        work.mkdir(parents=True, exist_ok=True)
+        subprocess.run(PY + ["certs", "init", str(SEED)], cwd=work, check=True, capture_output=True, timeout=120,
+                       env=ENV)
+    return d
+
+
+def files(certs: Path, cn: str) -> list[str]:
+    return ["--cert", str(certs / f"{cn}.bbbburns.lab.pem"), "--key", str(certs / f"{cn}.bbbburns.lab.key")]
+
+
+def free_port(host: str = SERVER_ADDR) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def start_server(certs: Path, port: int, duration: float = 300, extra: list[str] | None = None,
+                 env: dict | None = None) -> subprocess.Popen:
+    """`sipsim serve` (CUCM8-Publisher's identity) on SERVER_ADDR:port; returns once it listens."""
+    cmd = PY + ["serve", "--listen", f"{SERVER_ADDR}:{port}", *files(certs, "CUCM8-Publisher"),
+                "--trust", str(certs / "CUCM7-PUB.bbbburns.lab.pem"), "--subjects", "CUCM7-PUB.bbbburns.lab",
+                "--duration", str(duration), *(extra or [])]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**ENV, **(env or {})})
+    _children.append(proc)
+    line = proc.stdout.readline().decode(errors="replace")
+    if "listening on" not in line:
+        proc.kill()
+        raise RuntimeError(f"serve did not start: {line}{proc.stdout.read().decode(errors='replace')}")
+    # Drain the console (one line per call / connection) so a full pipe never blocks the server.
+    import threading
+
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc in _children:
+        _children.remove(proc)
+
+
+def client_args(certs: Path, cn: str = "CUCM7-PUB", local: str = CLIENT_ADDR) -> list[str]:
+    return ["--local", local, *files(certs, cn), "--trust", str(certs / "CUCM8-Publisher.bbbburns.lab.pem")]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def summarise(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
+
+
+def git_rev() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "sipsim"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except Exception:
+        return "?"
+
+
+def write(name: str, data: dict) -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    data = {"benchmark": name, "git": git_rev(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "cpus": os.cpu_count(), **data}
+    path = OUT / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def fmt(s: dict, unit: str, digits: int = 0) -> str:
+    f = f"{{:.{digits}f}}"
+    return f"{f.format(s['median'])} {unit} (median of {len(s['runs'])}, min {f.format(s['min'])}, max {f.format(s['max'])})"

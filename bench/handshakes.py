@@ -1,0 +1,112 @@
+"""Full mutual-TLS handshakes (RSA-2048) per server CPU-second, TLS 1.2 and TLS 1.3. Target ≥ 600.
+
+Server: `sipsim serve` (a subprocess; its CPU time is utime+stime from /proc/PID/stat, read before and
+after the burst). Client: one Python process (this script with --client) opening N connections with
+sipsim.tls.TLSStream in trio, 8 at a time; each does a full handshake (no session resumption), waits
+for the server's verdict (TLS 1.3: one read that times out after 50 ms), and closes."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as c  # noqa: E402
+
+
+async def _client_burst(certs: Path, host: str, port: int, version: str, n: int, parallel: int) -> int:
+    import trio
+
+    from sipsim.tls import TLSStream
+    from sipsim.tls.config import TLSConfig
+    from sipsim.tls.context import build_context
+
+    cfg = TLSConfig(cert_file=certs / "CUCM7-PUB.bbbburns.lab.pem", key_file=certs / "CUCM7-PUB.bbbburns.lab.key",
+                    trust_files=(certs / "CUCM8-Publisher.bbbburns.lab.pem",), min_version=version,
+                    max_version=version)
+    ctx = build_context(cfg, server_side=False)
+    ok = 0
+    todo = iter(range(n))
+
+    async def worker():
+        nonlocal ok
+        for _ in todo:
+            tcp = await trio.open_tcp_stream(host, port, local_address=c.CLIENT_ADDR)
+            tls = TLSStream(tcp, ctx, server_side=False, local=tcp.socket.getsockname()[:2], remote=(host, port))
+            try:
+                await tls.do_handshake()
+                if version == "1.3":  # the server judges our certificate after our Finished
+                    with trio.move_on_after(0.05):
+                        await tls.receive_some(1)
+                ok += 1
+            finally:
+                with trio.move_on_after(1):
+                    await tls.aclose()
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(parallel):
+            nursery.start_soon(worker)
+    return ok
+
+
+def client_main(a) -> int:
+    import trio
+
+    ok = trio.run(_client_burst, Path(a.certs), c.SERVER_ADDR, a.port, a.version, a.n, a.parallel)
+    print(ok)
+    return 0
+
+
+def one_run(certs: Path, version: str, n: int) -> dict:
+    port = c.free_port()
+    server = c.start_server(certs, port, extra=["--tls-min", "1.2", "--tls-max", "1.3"])
+    try:
+        time.sleep(0.3)
+        cpu0, t0 = c.cpu_seconds(server.pid), time.monotonic()
+        proc = subprocess.run([sys.executable, __file__, "--client", "--certs", str(certs), "--port", str(port),
+                               "--version", version, "--n", str(n)], capture_output=True, text=True, timeout=120,
+                              env=c.ENV)
+        time.sleep(0.3)  # the server finishes with the last connections
+        cpu1, wall = c.cpu_seconds(server.pid), time.monotonic() - t0
+        ok = int(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else 0
+        if proc.returncode != 0:
+            print(proc.stderr[-2000:], file=sys.stderr)
+        cpu = cpu1 - cpu0
+        return {"version": version, "handshakes": ok, "server_cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
+                "per_cpu_s": round(ok / cpu, 1) if cpu > 0 else None,
+                "server_rss_kb": c.rss_kb(server.pid)}
+    finally:
+        c.stop(server)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--certs")
+    ap.add_argument("--port", type=int)
+    ap.add_argument("--version", default="1.2")
+    ap.add_argument("--n", type=int, default=400)
+    ap.add_argument("--parallel", type=int, default=8)
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    if a.client:
+        return client_main(a)
+    c.hard_timeout(200)
+    certs = c.seed_certs()
+    out, line = {}, []
+    for version in ("1.2", "1.3"):
+        runs = [one_run(certs, version, a.n) for _ in range(a.runs)]
+        s = c.summarise([r["per_cpu_s"] or 0.0 for r in runs])
+        out[f"tls{version}"] = {"summary": s, "runs": runs}
+        line.append(f"TLS {version}: {c.fmt(s, 'handshakes/server-CPU-s')}")
+    c.write("handshakes", {"metric": "full mutual-TLS handshakes (RSA-2048) per server CPU-second", "target": 600,
+                           "n_per_run": a.n, **out})
+    print("handshakes: " + "; ".join(line) + f" — {a.n} full handshakes per run; target ≥ 600")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
