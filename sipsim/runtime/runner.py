@@ -422,10 +422,13 @@ class LabRunner:
         if not waiter.answered:
             lost = waiter.reason == "connection_lost"
             view = await self.ctx.server_view(conn.local, wait=0) if waiter.status in (403, 503) or lost else None
-            if lost and view is not None and view.reason == "subject_not_allowed":
+            if lost and view is not None:
                 rec.status = None
-                attempt_done("subject_not_allowed", f"{view.detail} (the peer closed the connection after the "
-                                                    f"handshake: subject_mismatch = {view.action})")
+                how = (f"the peer closed the connection after the handshake: subject_mismatch = {view.action}"
+                       if view.reason == "subject_not_allowed" and view.action != "tls_alert" else
+                       f"TLS 1.3: the handshake completed on {node_rt.node.name}'s side; the peer's rejection "
+                       "arrived after the INVITE was sent")
+                attempt_done(view.reason, f"{view.detail} ({how})")
                 return False
             if view is not None and view.reason == "subject_not_allowed" and view.action != "tls_alert":
                 detail = f"{view.detail} (the peer answered {waiter.status}: subject_mismatch = {view.action})"

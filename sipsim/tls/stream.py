@@ -584,11 +584,11 @@ class TLSStream(trio.abc.Stream):
             )
         if rcv_name == "protocol_version" or any(s in errs for s in (
                 "unsupported protocol", "no protocols available", "version too low",
-                "tlsv1 alert protocol version", "wrong ssl version")):
+                "tlsv1 alert protocol version", "wrong ssl version", "wrong version number")):
             return "tls_protocol_version", (
                 f"{who} and {peer} have no TLS version in common ({self._versions_text()}"
                 f"{', alert protocol_version' if rcv_name == 'protocol_version' or self.record.alert_sent == 'protocol_version' else ''}); "
-                "align the minimum TLS version of both nodes."
+                "give both a version in common: raise the older node's maximum or lower the other's minimum."
             )
         if "no shared cipher" in errs or "no ciphers available" in errs or rcv_name == "insufficient_security" \
                 or (rcv_name == "handshake_failure" and not self.server_side and not server_hello):
