@@ -239,7 +239,8 @@ class NodeRuntime:
             ctx = self.lab.server_context(self.node, candidates)
             tap = self.lab.wire_tap((*remote, *local), "server")
             tls = TLSStream(tcp, ctx, server_side=True, peer_check=peer_check, keylog=self.lab.keylog,
-                            local=local, remote=remote, wire_tap=tap,
+                            local=local, remote=remote, wire_tap=tap, local_name=self.node.name,
+                            peer_name=peer.name if peer else None,
                             handshake_timeout=max(0.01, round(deadline - trio.current_time(), 2)))
             try:
                 await tls.do_handshake()
@@ -377,7 +378,8 @@ class NodeRuntime:
             self.observers.connection_created(self.node.name, time.time(), self._conn_idx(local), (address, port),
                                               TLS_SECURITY[profile.device_security_mode])
         tls = TLSStream(tcp, ctx, server_side=False, peer_check=peer_check, keylog=self.lab.keylog,
-                        local=local, remote=(address, port), wire_tap=tap)
+                        local=local, remote=(address, port), wire_tap=tap, local_name=self.node.name,
+                        peer_name=peer.name if peer else None)
         try:
             await tls.do_handshake()
         except TLSFailure as failure:
