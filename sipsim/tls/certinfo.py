@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -78,6 +79,9 @@ def key_description(cert: x509.Certificate) -> str:
     return type(key).__name__
 
 
+_DER = Encoding.DER
+
+
 def _iso(dt) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -103,6 +107,24 @@ class CertInfo:
 
     @classmethod
     def from_certificate(cls, cert: x509.Certificate) -> "CertInfo":
+        """The certificate in words; memoised by DER (a peer presents the same certificate on
+        every connection, and CertInfo is immutable)."""
+        der = cert.public_bytes(_DER)
+        hit = _BY_DER.get(der)
+        if hit is None:
+            hit = _remember(der, cls._build(cert, der))
+        return hit
+
+    @classmethod
+    def from_der(cls, der: bytes) -> "CertInfo":
+        """Like `from_certificate`, from DER bytes; parses only on a cache miss."""
+        hit = _BY_DER.get(der)
+        if hit is None:
+            hit = _remember(der, cls._build(x509.load_der_x509_certificate(der), der))
+        return hit
+
+    @classmethod
+    def _build(cls, cert: x509.Certificate, der: bytes) -> "CertInfo":
         sans: list[str] = []
         ip_sans: list[str] = []
         try:
@@ -122,9 +144,6 @@ class CertInfo:
             sig_hash = algo.name if algo is not None else None
         except Exception:
             sig_hash = None
-        from cryptography.hazmat.primitives.serialization import Encoding
-
-        der = cert.public_bytes(Encoding.DER)
         return cls(
             subject=cert.subject.rfc4514_string(),
             slash_subject=slash_name(cert.subject),
@@ -166,6 +185,17 @@ class CertInfo:
         d["ip_sans"] = list(self.ip_sans)
         d["eku"] = list(self.eku)
         return d
+
+
+_BY_DER: dict[bytes, CertInfo] = {}
+_CACHE_MAX = 1024
+
+
+def _remember(der: bytes, info: CertInfo) -> CertInfo:
+    if len(_BY_DER) >= _CACHE_MAX:
+        _BY_DER.clear()  # bounded: labs have tens of certificates; a scan of many peers restarts it
+    _BY_DER[der] = info
+    return info
 
 
 def cert_info(cert: x509.Certificate) -> CertInfo:

@@ -41,6 +41,7 @@ RECEIVE_SIZE = 65536
 WRITE_CHUNK = 256 * 1024
 
 X509_V_ERR_CERT_REJECTED = 28
+_MODE_RELEASE_BUFFERS = getattr(SSL, "MODE_RELEASE_BUFFERS", 0x10)
 # verify errors that mean "this chain does not lead to a certificate we trust"
 _UNTRUSTED = {2, 7, 18, 19, 20, 21, 24, 27, 32}
 
@@ -86,6 +87,10 @@ def _openssl_errors(exc: BaseException) -> list[str]:
     elif isinstance(exc, SSL.SysCallError):
         out.append(" ".join(str(a) for a in args))
     return out
+
+
+def _der(cert: crypto.X509) -> bytes:
+    return crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
 
 
 def _addr(addr) -> str:
@@ -140,6 +145,8 @@ class TLSStream(trio.abc.Stream):
         self.record.transcript = self._tx.flights
 
         conn = SSL.Connection(context, None)
+        # Free OpenSSL's read/write buffers while the connection is idle (tens of kB each).
+        _lib.SSL_set_mode(conn._ssl, _MODE_RELEASE_BUFFERS)
         conn.set_app_data(self)
         conn.set_info_callback(self._on_info)
         if server_side:
@@ -208,7 +215,7 @@ class TLSStream(trio.abc.Stream):
             ci = None
             if x != _ffi.NULL:
                 _lib.X509_up_ref(x)
-                ci = CertInfo.from_certificate(crypto.X509._from_raw_x509_ptr(x).to_cryptography())
+                ci = CertInfo.from_der(_der(crypto.X509._from_raw_x509_ptr(x)))
                 self._chain_seen.setdefault(depth, ci)
             if not ok:
                 self._verify_errors.append((errnum, depth, ci))
@@ -403,8 +410,8 @@ class TLSStream(trio.abc.Stream):
         if self._info is not None and self._info.ecdsa_chain:
             # Two identities (CallManager + CallManager-ECDSA): record the one OpenSSL presented.
             try:
-                used = self._conn.get_certificate(as_cryptography=True)
-                used_fp = CertInfo.from_certificate(used).sha256 if used is not None else None
+                used = self._conn.get_certificate()
+                used_fp = CertInfo.from_der(_der(used)).sha256 if used is not None else None
             except Exception:
                 used_fp = None
             if used_fp == self._info.ecdsa_chain[0].sha256:
@@ -414,16 +421,17 @@ class TLSStream(trio.abc.Stream):
         self._sync_record()
 
     def _peer_chain(self) -> list[CertInfo]:
+        # DER straight from OpenSSL: CertInfo.from_der parses a certificate once per process
         try:
-            leaf = self._conn.get_peer_certificate(as_cryptography=True)
-            chain = self._conn.get_peer_cert_chain(as_cryptography=True) or []
+            leaf = self._conn.get_peer_certificate()
+            chain = self._conn.get_peer_cert_chain() or []
         except Exception:
             leaf, chain = None, []
         out = []
         if leaf is not None:
-            out.append(CertInfo.from_certificate(leaf))
+            out.append(CertInfo.from_der(_der(leaf)))
         for c in chain:
-            ci = CertInfo.from_certificate(c)
+            ci = CertInfo.from_der(_der(c))
             if not out or ci.sha256 != out[0].sha256:
                 out.append(ci)
         if not out and self._chain_seen:
@@ -584,11 +592,11 @@ class TLSStream(trio.abc.Stream):
             )
         if rcv_name == "protocol_version" or any(s in errs for s in (
                 "unsupported protocol", "no protocols available", "version too low",
-                "tlsv1 alert protocol version", "wrong ssl version", "wrong version number")):
+                "tlsv1 alert protocol version", "wrong ssl version")):
             return "tls_protocol_version", (
                 f"{who} and {peer} have no TLS version in common ({self._versions_text()}"
                 f"{', alert protocol_version' if rcv_name == 'protocol_version' or self.record.alert_sent == 'protocol_version' else ''}); "
-                "give both a version in common: raise the older node's maximum or lower the other's minimum."
+                "align the minimum TLS version of both nodes."
             )
         if "no shared cipher" in errs or "no ciphers available" in errs or rcv_name == "insufficient_security" \
                 or (rcv_name == "handshake_failure" and not self.server_side and not server_hello):
