@@ -10,9 +10,10 @@ import trio
 from sipsim.errors import UserError
 from sipsim.lab.expect import check as check_expectations
 from sipsim.lab.loader import load_scenario
-from sipsim.report.pcapng import PcapngCapture
+from sipsim.commands._observe import add_observer_flags, observers_from
+from sipsim.lab.warnings import legacy_warnings
+from sipsim.report.progress import call_progress
 from sipsim.report.table import make_console, print_report
-from sipsim.runtime.observers import KeyLogFile, Observers
 from sipsim.runtime.runner import LabRunner
 
 
@@ -25,13 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--port-offset", type=int, default=0, metavar="N",
                    help="add N to every port of the lab (to run two labs side by side)")
     p.add_argument("--quiet", action="store_true", help="print only the summary line")
-    p.add_argument("--keylog", type=Path, metavar="FILE",
-                   help="write every connection's TLS secrets here (NSS key log, for Wireshark); mode 0600")
-    p.add_argument("--capture", type=Path, metavar="FILE.pcapng",
-                   help="write every TCP connection here as a pcapng capture with the TLS secrets inside "
-                        "(Wireshark shows the SIP decrypted; see docs/capture.md); mode 0600")
-    p.add_argument("--trace", type=Path, metavar="DIR",
-                   help="write one CUCM-style SDI/SDL trace file per node into DIR")
+    add_observer_flags(p)
     p.add_argument("--transcript", action="store_true",
                    help="after the report, tell every TLS connection in plain words (flights, certificates, alerts)")
     p.set_defaults(func=run)
@@ -39,26 +34,19 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     scenario = load_scenario(args.scenario)
-    if not scenario.calls:
-        raise UserError(f"{args.scenario}: no [[call]] to place: add one (see docs/scenarios.md)")
-    observers = Observers()
+    if not scenario.traffic():
+        raise UserError(f"{args.scenario}: no [[call]] or [[load]] to place: add one (see docs/scenarios.md)")
+    console = make_console()
+    for line in legacy_warnings(scenario):
+        console.print(f"[yellow]warning: {line}[/]", soft_wrap=True)
+    observers = observers_from(args)
+    total = sum(len(b.calls) for b in scenario.traffic())
     try:
-        if args.keylog:
-            observers.add(KeyLogFile(args.keylog))
-        if getattr(args, "trace", None):
-            from sipsim.report.cucm_trace import CucmTrace
-
-            observers.add(CucmTrace(args.trace))
-        if args.capture:
-            observers.add(PcapngCapture(args.capture))
-    except OSError as e:
-        raise UserError(f"{e.filename}: cannot write it: {e.strerror}") from None
-    runner = LabRunner(scenario, port_offset=args.port_offset, observers=observers)
-    try:
-        result = trio.run(runner.run)
+        with call_progress(total, console, enabled=not args.quiet) as advance:
+            runner = LabRunner(scenario, port_offset=args.port_offset, observers=observers, on_call_done=advance)
+            result = trio.run(runner.run)
     finally:
         observers.close()
-    console = make_console()
     for line in result.pki_events:
         if not line.startswith("kept"):
             console.print(f"[dim]pki: {line}[/]")

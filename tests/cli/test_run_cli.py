@@ -99,3 +99,23 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_load_block_places_every_call_and_the_ratio_holds(tmp_path, port_offset):
+    text = (SCENARIOS / "one-in-four.toml").read_text()
+    text = text[:text.index("[[call]]")] + (
+        '[[load]]\nfrom = "1000"\nto = "2000"\ncount = 40\nrate = 200\nconcurrency = 4\n'
+        '[expect]\nfailure_ratio = 0.25\n')
+    path = tmp_path / "load.toml"
+    path.write_text(text.replace('name = "one-in-four"', 'name = "load"'))
+    proc = sipsim("run", path, "--port-offset", port_offset, "--quiet", "--report", tmp_path / "r.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert len(data["calls"]) == 40 and sorted(c["id"] for c in data["calls"]) == list(range(1, 41))
+    assert "40 calls: 30 answered, 10 failed" in proc.stdout
+
+
+def test_legacy_settings_are_run_with_a_warning(tmp_path, port_offset):
+    proc = sipsim("run", SCENARIOS / "seed-003-ca-signed.toml", "--port-offset", port_offset, "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    assert "warning: node CUCMA allows TLS 1.0" in proc.stdout and "SHA-1" in proc.stdout
