@@ -70,8 +70,10 @@ def run(args) -> int:
     record = outcome.get("record")
     target = f"{host}:{port}"
     if record is not None:
-        console.print(f"TLS {record.version or '-'} {record.cipher or ''} with {target} "
-                      f"({record.handshake_ms or 0:.1f} ms)")
+        if record.version:
+            console.print(f"TLS {record.version} {record.cipher or ''} with {target} ({record.handshake_ms or 0:.1f} ms)")
+        else:
+            console.print(f"TLS handshake with {target} did not complete")
         for flight in record.transcript:
             arrow = "→" if flight.direction == "sent" else "←"
             console.print(f"  {arrow} {', '.join(flight.messages)}")

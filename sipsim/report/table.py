@@ -78,6 +78,17 @@ def print_report(result: RunResult, console: Console | None = None) -> None:
     console = console or make_console()
     console.print(calls_table(result))
     console.print(destinations_table(result))
+    pinged = {k: v for k, v in result.trunk_status.items() if not v.startswith("Unknown")}
+    if pinged:
+        console.print("[bold]SIP trunk status[/] (OPTIONS ping, as each node sees its trunk)")
+        for key, status in sorted(pinged.items()):
+            colour = {"Full Service": "green", "Partial Service": "yellow"}.get(status, "red")
+            node, trunk = key.split("/", 1)
+            downs = [c for c in result.ping_changes if c["node"] == node and c["trunk"] == trunk
+                     and c["to"] == "out_of_service"]
+            why = "; ".join(f"{c['destination']} out of service ({c['cause']})" for c in downs)
+            console.print(f"  {trunk} on {node}: [{colour}]{status}[/]" + (f" — {why}" if why else ""),
+                          soft_wrap=True)
     from rich.text import Text
 
     from sipsim.report.explain import explain

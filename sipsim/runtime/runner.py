@@ -435,11 +435,15 @@ class LabRunner:
                 attempt_done("subject_not_allowed", detail)
             else:
                 who = rec.destination_node or dest.label
-                detail = f"{who} answered {waiter.status}" if waiter.status else \
-                    f"no final answer from {who}: {waiter.reason}"
-                reason = waiter.reason if waiter.reason in ("timeout", "connection_lost", "cancelled") \
-                    else _status_reason(waiter.status)
-                attempt_done(reason, detail)
+                if waiter.reason == "connection_lost":  # the endpoint's 503 is local: nobody answered
+                    rec.status = None
+                    attempt_done("connection_lost", f"the connection to {who} closed before any final answer "
+                                                    "to the INVITE")
+                elif waiter.reason in ("timeout", "cancelled"):
+                    attempt_done(waiter.reason, f"no final answer from {who} "
+                                                f"({'Timer B, 64·T1' if waiter.reason == 'timeout' else 'cancelled'})")
+                else:
+                    attempt_done(_status_reason(waiter.status), f"{who} answered {waiter.status}")
             return False
         rec.outcome = "answered"
         attempt_done(None, None)
@@ -493,4 +497,4 @@ def _fails_over(trunk: m.Trunk, reason: str | None, status: int | None) -> bool:
 
 def _status_reason(status: int | None) -> str:
     return {404: "unallocated_number", 486: "user_busy", 603: "call_rejected", 503: "service_unavailable",
-            403: "forbidden", 408: "timeout", 487: "cancelled"}.get(status or 0, f"sip_{status}" if status else "failed")
+            403: "forbidden", 408: "request_timeout", 487: "cancelled", 480: "temporarily_unavailable"}.get(status or 0, f"sip_{status}" if status else "failed")

@@ -210,9 +210,6 @@ def test_call_to_s_server_that_never_answers_fails_cleanly_when_it_goes_away(pki
     assert "Traceback" not in proc.stdout + proc.stderr, out(proc)
 
 
-@pytest.mark.xfail(strict=True, reason="sipsim bug (runner.py): a connection lost before any answer is reported "
-                                       "as 'the run's own words: HOST:PORT answered 503' — the peer never sent a "
-                                       "503; sipsim made it up locally. Remove this marker once fixed.")
 def test_a_lost_connection_is_not_reported_as_the_peers_503(pki, port):
     proc, _ = call_that_s_server_leaves_unanswered(pki, port)
     assert "failed: connection_lost ×1" in proc.stdout, proc.stdout

@@ -36,3 +36,14 @@ def test_call_id_hash_is_stable_per_key():
 def test_the_order_lists_every_destination_for_failover():
     order, why = Distributor(trunk("round_robin"), 1).order(DESTS)
     assert [d.host for d in order] == [d.host for d in DESTS] and "round_robin" in why
+
+
+def test_weighted_follows_the_weights_reproducibly():
+    dests = (Destination("127.0.0.1", 5061, 1, weight=3), Destination("127.0.0.2", 5061, 2, weight=1))
+    t = Trunk("T", "C", "P", ("N",), dests, distribution="weighted")
+    d = Distributor(t, 3)
+    picks = [d.order(dests)[0][0].host for _ in range(400)]
+    share = picks.count("127.0.0.1") / len(picks)
+    assert 0.65 < share < 0.85  # 3:1
+    d2 = Distributor(t, 3)
+    assert [d2.order(dests)[0][0].host for _ in range(400)] == picks
