@@ -35,6 +35,10 @@ def identity_specs(scenario: m.Scenario) -> list[IdentitySpec]:
             IdentitySpec(cn=node.cn, sans=tuple(c.sans), key=c.key, hash=c.hash, days=c.days,
                          not_before=c.not_before, not_after=c.not_after, subject=dict(c.subject))
         )
+        if node.ec_cn:
+            specs.append(IdentitySpec(cn=node.ec_cn, key=c.ecdsa_key, hash="sha384" if c.ecdsa_key == "ec-p384"
+                                      else "sha256", days=c.days, not_before=c.not_before, not_after=c.not_after,
+                                      subject=dict(c.subject)))
     return specs
 
 
@@ -103,7 +107,9 @@ class LabContext:
             path = self.pki.trust_file(cn)
             if path not in trust:
                 trust.append(path)
+        ec = self.pki.files(node.ec_cn) if node.ec_cn else None
         return TLSConfig(
+            ecdsa_cert_file=ec.cert if ec else None, ecdsa_key_file=ec.key if ec else None,
             cert_file=files.cert, key_file=files.key, chain_files=tuple(files.chain),
             trust_files=tuple(trust), min_version=node.tls.min_version, max_version=node.tls.max_version,
             ciphers=node.tls.ciphers, mode=mode, require_peer_cert=True,
@@ -139,6 +145,10 @@ class LabContext:
         key = (remote[0], remote[1])
         self._server_views[key] = ServerView(reason, detail, node, action)
         self._server_events.setdefault(key, trio.Event()).set()
+        while len(self._server_views) > 10000:  # a flood of hostile connections: keep the newest verdicts
+            old = next(iter(self._server_views))
+            del self._server_views[old]
+            self._server_events.pop(old, None)
 
     async def server_view(self, local: tuple[str, int] | None, wait: float = 0.3) -> ServerView | None:
         """The server's verdict on the connection we opened from ``local``, if it refused us."""

@@ -130,6 +130,8 @@ class NodeRuntime:
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            if getattr(self, "stopped", False):  # stopped before it started
+                nursery.cancel_scope.cancel()
             listeners = []
             self.lab.prepare_contexts(self.node)
             for port in (self.ports if self.listen and not self.node.fault.refuse_connections else []):
@@ -150,6 +152,7 @@ class NodeRuntime:
 
     def stop(self) -> None:
         """Stop the node at once, as if its server died: listeners and connections close."""
+        self.stopped = True
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 

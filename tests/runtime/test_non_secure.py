@@ -134,3 +134,23 @@ async def test_a_non_secure_sipsim_trunk_calls_sipp_uas(tmp_path, certs_base, po
         assert c.outcome == "answered" and c.destination == "127.0.0.93:5060", (c.reason, c.detail)
     assert code == 0, messages[-3000:]
     assert messages.count("BYE sip:") >= 5
+
+
+async def test_garbage_on_the_tcp_port_closes_that_connection_only(certs_base, port_offset, caplog):
+    caplog.set_level(logging.INFO, logger="sipsim")
+    port = 5060 + port_offset
+    with trio.fail_after(15):
+        async with trio.open_nursery() as nursery:
+            runner = LabRunner(load_scenario(TCP), port_offset=port_offset, base=certs_base)
+            await runner.start_nodes(nursery)
+            s = await trio.open_tcp_stream("127.0.0.91", port, local_address="127.0.0.92")
+            await s.send_all(bytes(range(1, 200)) + b"\r\n\r\n")
+            with trio.fail_after(3):
+                while await s.receive_some(65536):
+                    pass
+            lines = [r.getMessage() for r in caplog.records if "bad SIP from" in r.getMessage()]
+            assert len(lines) == 1 and "closing the connection" in lines[0], lines
+            rec = await runner.place_call(1, m.CallSpec("8521001", "7141001", hold=0.05))
+            assert rec.outcome == "answered", (rec.reason, rec.detail)
+            assert not [r for r in caplog.records if r.exc_info]
+            nursery.cancel_scope.cancel()
