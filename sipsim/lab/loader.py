@@ -243,6 +243,8 @@ def _node(path: Path, cluster: m.Cluster, raw: dict[str, Any]) -> m.Node:
         not_before=cert.get("not_before", str, None),
         not_after=cert.get("not_after", str, None),
         subject=tuple(sorted(cert.get("subject", dict, {}).items())),
+        ecdsa=cert.get("ecdsa", bool, False),
+        ecdsa_key=cert.get("ecdsa_key", str, "ec-p256", choices=("ec-p256", "ec-p384")),
     )
     cert.done()
     tls = _Section(path, f"{sec.where} [tls]", sec.get("tls", dict, {}))

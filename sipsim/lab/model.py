@@ -26,6 +26,8 @@ class CertSpec:
     not_before: str | None = None  # ISO date, for mismatch labs (e.g. an expired certificate)
     not_after: str | None = None
     subject: tuple[tuple[str, str], ...] = ()  # extra attributes: OU, O, L, ST, C
+    ecdsa: bool = False  # also a CallManager-ECDSA identity (CUCM 11.0+), CN "<host>-EC[.domain]"
+    ecdsa_key: str = "ec-p256"
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,14 @@ class Node:
     @property
     def cn(self) -> str:
         return self.cert.cn or self.fqdn
+
+    @property
+    def ec_cn(self) -> str | None:
+        """CN of the node's CallManager-ECDSA certificate (CUCM appends -EC to the host name)."""
+        if not self.cert.ecdsa:
+            return None
+        host, dot, domain = self.fqdn.partition(".")
+        return f"{host}-EC{dot}{domain}"
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,9 @@ class Topology:
             for pair in sorted(self.peers(), key=sorted):
                 if node.name in pair:
                     (other,) = pair - {node.name}
-                    names.append(self.scenario.node(other).cn)
+                    peer = self.scenario.node(other)
+                    names.append(peer.cn)
+                    if peer.ec_cn:  # its CallManager-ECDSA certificate is uploaded too
+                        names.append(peer.ec_cn)
         excluded = {e.casefold() for e in node.trust_exclude}
         return [n for n in names if n.casefold() not in excluded]
