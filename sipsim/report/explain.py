@@ -197,7 +197,9 @@ class Case:
 
     @property
     def dest(self) -> str | None:
-        return self.attempt.get("destination_node")
+        """The destination's node name, or its host:port when it is no node of the lab (sipsim call)."""
+        return self.attempt.get("destination_node") or self.attempt.get("destination") \
+            or self.call.get("destination")
 
     @property
     def reason(self) -> str:

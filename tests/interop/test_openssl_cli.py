@@ -216,9 +216,6 @@ def test_a_lost_connection_is_not_reported_as_the_peers_503(pki, port):
     assert f"{S_ADDR}:{port} answered 503" not in proc.stdout, proc.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="sipsim bug (report/explain.py): with `sipsim call` the destination is no "
-                                       "lab node, and 'Why calls failed' says 'the TLS connection to None closed' and "
-                                       "'see why None closes connections'. Remove this marker once fixed.")
 def test_why_calls_failed_names_the_destination_not_none(pki, port):
     proc, _ = call_that_s_server_leaves_unanswered(pki, port)
     why = proc.stdout[proc.stdout.index("Why calls failed"):]
