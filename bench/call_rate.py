@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -35,15 +36,49 @@ def one_run(certs: Path, count: int, concurrency: int, extra: list[str], timeout
         c.stop(server)
 
 
-def sipp_tcp_line() -> str:
-    if shutil.which("sipp") is None:
-        return "sipp comparison: sipp not on PATH"
+def sipp_tcp_line(count: int, concurrency: int) -> tuple[str, dict]:
+    """sipp (no TLS in Debian) as the caller over a Non Secure (TCP) trunk into `sipsim serve
+    scenarios/non-secure-tcp.toml --node CUCM-A` (sipp bound to 127.0.0.93, the trunk's destination)."""
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        return "sipp over TCP: skipped (sipp not on PATH)", {}
     log = subprocess.run(["git", "log", "--oneline", "-i", "-E", "--grep=non[_ ]secure"],
                          cwd=c.ROOT, capture_output=True, text=True, timeout=10).stdout
-    if not log.strip():
-        return ("sipp comparison: skipped - Debian's sipp has no TLS and sipsim has no Non Secure (TCP) mode "
-                "on this branch yet (no 'non_secure'/'TCP' commit in git log)")
-    return "sipp comparison: sipsim has a TCP mode (" + log.splitlines()[0] + ") - not wired here yet"
+    scenario = c.ROOT / "scenarios" / "non-secure-tcp.toml"
+    if not log.strip() or not scenario.exists():
+        return ("sipp over TCP: skipped (Debian's sipp has no TLS and this checkout has no Non Secure (TCP) "
+                "mode)"), {}
+    import random
+
+    offset = random.randrange(3000, 20000)
+    port = 5060 + offset
+    serve = subprocess.Popen(c.PY + ["serve", str(scenario), "--node", "CUCM-A", "--port-offset", str(offset),
+                                     "--duration", "60"], cwd=c.OUT / "work", stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, env=c.ENV)
+    c._children.append(serve)
+    try:
+        line = serve.stdout.readline().decode(errors="replace")
+        if "listening" not in line:
+            return f"sipp over TCP: skipped (serve did not start: {line.strip()})", {}
+        import threading
+
+        threading.Thread(target=lambda: [None for _ in serve.stdout], daemon=True).start()
+        t0 = time.monotonic()
+        done = subprocess.run([sipp, "-sn", "uac", "-t", "t1", "-m", str(count), "-l", str(concurrency),
+                               "-r", "100000", "-d", "0", f"127.0.0.91:{port}", "-s", "7141001",
+                               "-i", "127.0.0.93", "-p", str(port), "-timeout", "50", "-timeout_error",
+                               "-nostdin", "-trace_stat", "-stf", str(c.OUT / "work" / "sipp-stat.csv")],
+                              cwd=c.OUT / "work", capture_output=True, timeout=60)
+        wall = time.monotonic() - t0
+        rate = round(count / wall, 1)
+        data = {"sipp_calls_per_s": rate, "sipp_rc": done.returncode, "count": count, "concurrency": concurrency}
+        ok = "0 failures" if done.returncode == 0 else f"sipp exit {done.returncode} (some calls failed)"
+        return (f"sipp uac over TCP into sipsim serve (Non Secure): {rate} calls/s, {count} calls, -l {concurrency}, "
+                f"{ok} (one run, wall time incl. sipp start)"), data
+    except subprocess.TimeoutExpired:
+        return "sipp over TCP: timed out", {}
+    finally:
+        c.stop(serve)
 
 
 def main() -> int:
@@ -60,10 +95,10 @@ def main() -> int:
     ok = [r for r in runs if r["failed"] == 0 and r["answered"] == a.count]
     rates = [r["calls_per_s"] for r in runs]
     s = c.summarise(rates)
-    sipp = sipp_tcp_line()
+    sipp, sipp_data = sipp_tcp_line(a.count, a.concurrency)
     c.write("call_rate", {"metric": "calls/s, one persistent mutual-TLS connection", "target": 3000,
                           "count": a.count, "concurrency": a.concurrency, "summary": s, "runs": runs,
-                          "all_runs_zero_failures": len(ok) == len(runs), "sipp": sipp})
+                          "all_runs_zero_failures": len(ok) == len(runs), "sipp": sipp, "sipp_tcp": sipp_data})
     print(f"call_rate: {c.fmt(s, 'calls/s')} — {a.count} calls, concurrency {a.concurrency}, one TLS connection, "
           f"{'0 failures' if len(ok) == len(runs) else 'FAILURES: ' + str([r['failed'] for r in runs])}; "
           f"target ≥ 3000 | {sipp}")

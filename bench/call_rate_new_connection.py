@@ -35,7 +35,7 @@ def one_run(certs: Path, count: int, concurrency: int, extra: list[str], timeout
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--count", type=int, default=600)
+    ap.add_argument("--count", type=int, default=400)
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()

@@ -88,7 +88,7 @@ def main() -> int:
     ap.add_argument("--certs")
     ap.add_argument("--port", type=int)
     ap.add_argument("--version", default="1.2")
-    ap.add_argument("--n", type=int, default=400)
+    ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--parallel", type=int, default=8)
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()

@@ -78,7 +78,7 @@ def main() -> int:
     ap.add_argument("--certs")
     ap.add_argument("--port", type=int)
     ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=2)
     a = ap.parse_args()
     c.raise_nofile(8192)
     if a.client:
