@@ -75,4 +75,7 @@ def run(args) -> int:
         except OSError as e:
             raise UserError(f"{args.report}: cannot write the report: {e.strerror}") from None
         console.print(f"report: {args.report}")
+    if result.interrupted:
+        console.print("interrupted (Ctrl-C): calls in progress were hung up; every call placed is in the report")
+        return 130
     return status

@@ -259,8 +259,8 @@ class _Doctor:
         client_mode = out_profile.device_security_mode
         if "non_secure" in (client_mode, server_mode):
             if client_mode == server_mode:
-                self.add("note", pair, "Non Secure trunk (SIP over TCP): no TLS check; sipsim runs TLS trunks "
-                         "only", "mode")
+                self.add("note", pair, "Non Secure trunk (SIP over TCP): no certificate or name check; the "
+                         "receiver accepts calls from the addresses of its trunk's destinations", "mode")
             else:
                 tls_side, tcp_side = (target, origin) if client_mode == "non_secure" else (origin, target)
                 self.add("problem", pair,

@@ -61,6 +61,7 @@ class RunResult:
     ping_changes: list[dict[str, Any]] = field(default_factory=list)
     expectations: list[str] | None = None  # None: the scenario states none; []: all hold
     lab: dict[str, Any] = field(default_factory=dict)  # the lab as configured: nodes, trust, profiles, trunks
+    interrupted: bool = False  # Ctrl-C: calls in progress were hung up, no new call was placed
 
     @property
     def answered(self) -> int:
@@ -73,6 +74,7 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,
+            "interrupted": self.interrupted,
             "lab": self.lab,
             "duration_s": round(self.duration_s, 3),
             "summary": {"calls": len(self.calls), "answered": self.answered, "failed": self.failed},

@@ -111,7 +111,7 @@ class LabRunner:
         result.connections = [self._connection_dict(i, r) for i, r in enumerate(self.connections)]
         result.lab = self.ctx.describe()
         result.trunk_status, result.ping_changes = self.trunk_statuses()
-        result.interrupted = self.interrupted  # type: ignore[attr-defined]
+        result.interrupted = self.interrupted
         return result
 
     # OPTIONS ping -------------------------------------------------------------------------------
