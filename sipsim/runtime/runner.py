@@ -20,13 +20,13 @@ import trio
 
 from sipsim.lab import model as m
 from sipsim.lab.distribution import Distributor
-from sipsim.lab.ping import DestinationMonitor, PingSettings, trunk_status
 from sipsim.lab.routing import RoutePattern, closest_match
 from sipsim.lab.topology import DnsFailure
 from sipsim.report.records import Attempt, CallRecord, RunResult
 from sipsim.runtime.context import LabContext, prepare_pki
 from sipsim.runtime.node import ConnectFailure, NodeRuntime
 from sipsim.runtime.observers import Observers
+from sipsim.runtime.pinger import Pinger
 
 log = logging.getLogger("sipsim.runner")
 LOG_CALLS = 2000  # calls whose SIP messages the report keeps
@@ -48,8 +48,7 @@ class LabRunner:
         self.ctx: LabContext | None = None
         self.nodes: dict[str, NodeRuntime] = {}
         self._distributors: dict[tuple[str, str], Distributor] = {}
-        #: (node, trunk) -> {destination label: monitor}, for trunks with OPTIONS ping on
-        self.monitors: dict[tuple[str, str], dict[str, DestinationMonitor]] = {}
+        self.pinger = Pinger(self)
         self._t_start = 0.0
         self._logs: list[tuple[CallRecord, NodeRuntime, str, float]] = []
         self.connections: list = []  # TLS ConnectionRecords, in the order calls first used them
@@ -101,7 +100,7 @@ class LabRunner:
             await self.start_nodes(nursery)
             nursery.start_soon(self._watch_sigint)
             pki = self.ctx.pki
-            await self.start_pings(nursery)
+            await self.pinger.start(nursery)
             records = await self.place_all()
             await trio.sleep(0.05)  # the last BYEs' answers
             for entry in self._logs:
@@ -110,55 +109,9 @@ class LabRunner:
         result = RunResult(self.scenario.name, records, trio.current_time() - started, pki_events=list(pki.events))
         result.connections = [self._connection_dict(i, r) for i, r in enumerate(self.connections)]
         result.lab = self.ctx.describe()
-        result.trunk_status, result.ping_changes = self.trunk_statuses()
+        result.trunk_status, result.ping_changes = self.pinger.statuses()
         result.interrupted = self.interrupted
         return result
-
-    # OPTIONS ping -------------------------------------------------------------------------------
-    async def start_pings(self, nursery: trio.Nursery) -> None:
-        """Every node a trunk with OPTIONS ping runs on pings each destination; the first round
-        completes before any call, later rounds follow CUCM's intervals in the background."""
-        first_round = []
-        for cluster in self.scenario.clusters:
-            for trunk in cluster.trunks:
-                if not trunk.options_ping:
-                    continue
-                settings = PingSettings(True, trunk.ping_interval, trunk.ping_interval_out_of_service,
-                                        trunk.ping_retry_timer, trunk.ping_retry_count)
-                for node in self.ctx.topology.trunk_nodes(trunk):
-                    mons = self.monitors.setdefault((node.name, trunk.name), {})
-                    for dest in self.ctx.topology.destinations(trunk):
-                        mons[dest.label] = DestinationMonitor(dest.label, settings)
-                        first_round.append((node, trunk, dest, mons[dest.label]))
-        if not first_round:
-            return
-        async with trio.open_nursery() as first:
-            for node, trunk, dest, mon in first_round:
-                first.start_soon(self._ping_once, node, trunk, dest, mon)
-        for node, trunk, dest, mon in first_round:
-            nursery.start_soon(self._ping_loop, node, trunk, dest, mon)
-
-    async def _ping_loop(self, node: m.Node, trunk: m.Trunk, dest: m.Destination, mon: DestinationMonitor) -> None:
-        while True:
-            await trio.sleep(mon.settings.interval_in_service if mon.in_service else mon.settings.interval_out_of_service)
-            await self._ping_once(node, trunk, dest, mon)
-
-    async def _ping_once(self, node: m.Node, trunk: m.Trunk, dest: m.Destination, mon: DestinationMonitor) -> None:
-        status, reason = None, "timeout"
-        try:
-            resolved = self.ctx.topology.resolve(dest)
-            port = self.ctx.port(resolved.port)
-            node_rt = self.nodes[node.name]
-            conn = await node_rt.connect(trunk, resolved.address, port, resolved.node)
-            waiter = node_rt.send_options(conn, f"sip:{resolved.address}:{port}")
-            with trio.move_on_after(mon.settings.no_answer_after):
-                await waiter.final.wait()
-            status, reason = waiter.status, waiter.reason or ("timeout" if waiter.status is None else None)
-        except DnsFailure:
-            reason = "dns_failure"
-        except ConnectFailure as f:
-            reason = f.reason
-        mon.result(status, reason, trio.current_time())
 
     def _both_sides(self, reason: str, origin: m.Node, trunk: m.Trunk, dest: m.Node | None, port: int) -> str | None:
         """For a version or cipher mismatch, one sentence with both nodes' settings."""
@@ -199,26 +152,6 @@ class LabRunner:
         d = record.to_dict()
         d.update(id=index, client_node=origin, server_node=destination_node)
         return d
-
-    def in_service(self, origin: m.Node, trunk: m.Trunk, order: list[m.Destination]) -> list[m.Destination]:
-        mons = self.monitors.get((origin.name, trunk.name))
-        if mons is None:
-            return order
-        return [d for d in order if mons[d.label].in_service]
-
-    def trunk_statuses(self) -> tuple[dict[str, str], list[dict]]:
-        statuses: dict[str, str] = {}
-        changes = []
-        for cluster in self.scenario.clusters:
-            for trunk in cluster.trunks:
-                for node in self.ctx.topology.trunk_nodes(trunk):
-                    mons = self.monitors.get((node.name, trunk.name), {})
-                    statuses[f"{node.name}/{trunk.name}"] = trunk_status(list(mons.values()), trunk.options_ping)
-                    for mon in mons.values():
-                        changes += [{"node": node.name, "trunk": trunk.name, "destination": c.destination,
-                                     "from": c.old, "to": c.new, "cause": c.cause, "t": round(c.at, 3)}
-                                    for c in mon.history]
-        return statuses, changes
 
     async def place_all(self) -> list[CallRecord]:
         """Place every traffic block in turn; within a block, `concurrency` calls at once, one
@@ -289,12 +222,12 @@ class LabRunner:
         rec.trunk = trunk.name
         origin, rule = topo.origin_node(trunk, phone, self.rng)
         rec.origin_node, rec.origin_rule = origin.name, rule
-        candidates = self.in_service(origin, trunk, topo.destinations(trunk))
+        candidates = self.pinger.in_service(origin, trunk, topo.destinations(trunk))
         if not candidates:
             rec.reason = "trunk_out_of_service"
             rec.detail = (f"OPTIONS ping shows every destination of trunk {trunk.name} out of service from "
                           f"{origin.name} (No Service): " + "; ".join(
-                              f"{d} {m.cause}" for d, m in self.monitors[(origin.name, trunk.name)].items()))
+                              f"{d} {m.cause}" for d, m in self.pinger.monitors[(origin.name, trunk.name)].items()))
             return rec
         order, why = self._distributor(trunk).order(candidates, f"{index}")
         rec.distribution = why

@@ -4,7 +4,7 @@ import trio
 import trio.testing
 
 from sipsim.lab.ping import DestinationMonitor, PingSettings
-from sipsim.runtime.runner import LabRunner
+from sipsim.runtime.pinger import Pinger
 
 
 def test_ping_loop_uses_60_s_in_service_and_120_s_out_of_service():
@@ -17,13 +17,13 @@ def test_ping_loop_uses_60_s_in_service_and_120_s_out_of_service():
         status, reason = next(results)
         monitor.result(status, reason, trio.current_time())
 
-    runner = LabRunner.__new__(LabRunner)
-    runner._ping_once = fake_ping_once
+    pinger = Pinger(runner=None)
+    pinger.ping_once = fake_ping_once
 
     async def main():
         await fake_ping_once(None, None, None, mon)  # the first round, before any call
         with trio.move_on_after(60 + 60 + 120 + 120 + 60 + 1):
-            await runner._ping_loop(None, None, None, mon)
+            await pinger.loop(None, None, None, mon)
 
     clock = trio.testing.MockClock(autojump_threshold=0)
     trio.run(main, clock=clock)
