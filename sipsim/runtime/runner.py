@@ -29,7 +29,7 @@ from sipsim.runtime.observers import Observers
 from sipsim.runtime.pinger import Pinger
 
 log = logging.getLogger("sipsim.runner")
-LOG_CALLS = 2000  # calls whose SIP messages the report keeps
+LOG_CALLS = 2000  # calls whose SIP messages are collected at the end of the run (with the last BYE's answer)
 SECURITY_STATUS = {"encrypted": "Encrypted", "authenticated": "Authenticated", "non_secure": "NotAuthenticated"}
 
 
@@ -133,7 +133,7 @@ class LabRunner:
         return None
 
     @staticmethod
-    def _collect_log(rec: CallRecord, node_rt: NodeRuntime, call_id: str, t0: float, keep: bool = True) -> None:
+    def _collect_log(rec: CallRecord, node_rt: NodeRuntime, call_id: str, t0: float) -> None:
         rec.messages = [{"t_ms": round((t - t0) * 1000, 3), "dir": d, "line": line}
                         for t, d, line in node_rt.endpoint.call_log(call_id)]
         node_rt.endpoint.forget(call_id)
@@ -303,8 +303,8 @@ class LabRunner:
                 node_rt._nursery.start_soon(conn.aclose)
             node_rt.waiters.pop(call_id, None)
             self._logs.append((rec, node_rt, call_id, t0))
-            if len(self._logs) > LOG_CALLS:  # long runs keep the messages of the first calls only
-                self._collect_log(*self._logs.pop())
+            if len(self._logs) > LOG_CALLS:  # later calls of a long run: collected now, so the endpoint
+                self._collect_log(*self._logs.pop())  # forgets them (their BYE's answer may be missing)
 
     async def _until(self, event: trio.Event, timeout: float = math.inf) -> None:
         """Wait for ``event``, at most ``timeout`` seconds, or until the run is interrupted."""
