@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 from pathlib import Path
 
 import trio
@@ -44,8 +45,59 @@ def add_parser(sub) -> None:
                           "within the handshake timeout, then is closed")
     lim.add_argument("--max-message-bytes", type=int, metavar="N",
                      help="largest SIP message accepted (default 65536); larger: 413 and close")
+    p.add_argument("--quiet", action="store_true",
+                   help=f"no line per connection or call, only a summary line per second (default: the first "
+                        f"{FIRST_LINES} such lines, then the summary)")
     add_observer_flags(p)
     p.set_defaults(func=run)
+
+
+#: lines printed one per connection / call before serve switches to one summary line per second
+FIRST_LINES = 20
+
+
+class EventLines:
+    """What `serve` prints about connections and calls: the first ``first`` events one line each
+    (none with ``quiet``), then one summary line per second that had events (``flush``)."""
+
+    def __init__(self, console, first: int = FIRST_LINES, quiet: bool = False):
+        self.console = console
+        self.left = 0 if quiet else first
+        self.counts: Counter[str] = Counter()
+        self.node = ""
+
+    def __call__(self, text: str, kind: str = "connection") -> None:
+        if self.left > 0:
+            self.left -= 1
+            self.console.print(text, soft_wrap=True)
+            if self.left == 0:
+                self.console.print("(from now on one summary line per second; --quiet: summaries only)",
+                                   soft_wrap=True, highlight=False)
+            return
+        self.counts[kind] += 1
+
+    def flush(self) -> str | None:
+        """The summary of the events counted since the last flush (printed; None when there were none)."""
+        c = self.counts
+        if not c:
+            return None
+        self.counts = Counter()
+        conns = c["connection"] + c["connection_failed"]
+        line = (f"{self.node + ': ' if self.node else ''}last second: {conns} connection{'s' * (conns != 1)}"
+                + (f" ({c['connection_failed']} failed)" if c["connection_failed"] else "")
+                + f", {c['call_answered']} call{'s' * (c['call_answered'] != 1)} answered, "
+                  f"{c['call_failed']} failed")
+        self.console.print(line, soft_wrap=True, highlight=False)
+        return line
+
+    async def run(self) -> None:
+        """Flush once a second until cancelled (and once more then)."""
+        try:
+            while True:
+                await trio.sleep(1.0)
+                self.flush()
+        finally:
+            self.flush()
 
 
 def run(args) -> int:
@@ -74,7 +126,10 @@ def run(args) -> int:
         async with trio.open_nursery() as nursery:
             await runner.start_nodes(nursery, only=only)
             rt = runner.nodes[only[0]]
-            rt.on_event = lambda text: console.print(text, soft_wrap=True)
+            lines = EventLines(console, quiet=args.quiet)
+            lines.node = rt.node.name
+            rt.on_event = lines
+            nursery.start_soon(lines.run)
             if args.scenario is None:
                 rt.answer_any, rt.hang_up_after = args.answer, args.hold
             plain = {rt.lab.port(p.incoming_port) for t in rt.lab.topology.trunks_on(rt.node)

@@ -120,7 +120,9 @@ class NodeRuntime:
         #: single endpoint (`serve`): how to answer a called number that is no phone of the lab
         self.answer_any: int | None = None
         self.hang_up_after: float | None = None  # `serve --hold S`: we send BYE after S seconds
-        self.on_event: Any = None  # callable(text) for a console: connections and calls, one line each
+        #: callable(text, kind) for a console: connections and calls, one line each; kind is
+        #: "connection", "connection_failed", "call_answered" or "call_failed"
+        self.on_event: Any = None
         self.open_inbound = 0  # inbound connections accepted and not yet closed (handshaking ones too)
         self.refused_over_limit = 0  # connections closed at once: max_connections reached
         self._handshake_slots = trio.Semaphore(node.limits.max_handshakes)
@@ -254,7 +256,7 @@ class NodeRuntime:
                 self.lab.note_server_failure(remote, failure.reason, failure.detail, self.node.name)
                 self._say(f"tls_{failure.reason}", logging.INFO, "%s: TLS handshake from %s failed (%s): %s",
                           self.node.name, who, failure.reason, failure.detail)
-                self._event(f"[red]✗ TLS from {who}: {failure.reason}[/] — {failure.detail}")
+                self._event(f"[red]✗ TLS from {who}: {failure.reason}[/] — {failure.detail}", "connection_failed")
                 await _quiet_close(tcp)
                 return
             except Exception as e:  # never let one connection take the node down
@@ -273,7 +275,7 @@ class NodeRuntime:
         self._certificate_ind(conn)
         leaf = tls.record.peer_chain[0] if tls.record.peer_chain else None
         self._event(f"✓ TLS from {who}: {tls.record.version} {tls.record.cipher}, peer CN={leaf.cn if leaf else '?'}"
-                    + (f" — [red]{verdict['rejection']}[/]" if "rejection" in verdict else ""))
+                    + (f" — [red]{verdict['rejection']}[/]" if "rejection" in verdict else ""), "connection")
         if self.node.fault.close_after_handshake:  # injected
             await conn.aclose()
             return
@@ -532,7 +534,8 @@ class NodeRuntime:
             return
         phone = self.lab.scenario.phone(called)
         if (phone is None or phone.cluster != self.node.cluster) and self.answer_any is not None:
-            self._event(f"call {caller} → {called}: answering {self.answer_any}")
+            self._event(f"call {caller} → {called}: answering {self.answer_any}",
+                        "call_answered" if self.answer_any < 300 else "call_failed")
             if self.answer_any < 300:
                 self.endpoint.answer(call.call_id, now, status=self.answer_any)
                 if self.hang_up_after is not None:
@@ -551,9 +554,9 @@ class NodeRuntime:
         else:
             self.endpoint.reject(call.call_id, now, status=status)
 
-    def _event(self, text: str) -> None:
+    def _event(self, text: str, kind: str = "connection") -> None:
         if self.on_event is not None:
-            self.on_event(f"{self.node.name}: {text}")
+            self.on_event(f"{self.node.name}: {text}", kind)
 
     async def _hang_up_later(self, call_id: str, delay: float) -> None:
         await trio.sleep(delay)
