@@ -699,7 +699,7 @@ class Endpoint:
                 h.add(name, value)
         h.add("From", req.headers.get("From") or "")
         to = req.headers.get("To") or ""
-        if status > 100 and to_tag and _tag_of(to) is None:
+        if status > 100 and to_tag and req.to_tag is None:
             to = f"{to};tag={to_tag}"
         h.add("To", to)
         h.add("Call-ID", req.call_id or "")
@@ -788,7 +788,8 @@ class Endpoint:
             return
         caller = ""
         try:
-            caller = _user_of(parse_name_addr(req.headers.get("From") or "").uri)
+            addr = req.parsed_header("From")
+            caller = _user_of(addr.uri) if addr is not None else ""
         except ValueError:
             pass
         call = Call(call_id, conn, "uas", caller, _user_of(req.uri), req, "offered", self._now,
@@ -903,13 +904,6 @@ def _header_pair(extra: tuple[str, str] | str) -> tuple[str, str]:
         return name.strip(), value.strip()
     name, value = extra
     return name, value
-
-
-def _tag_of(value: str) -> str | None:
-    try:
-        return parse_name_addr(value).tag
-    except ValueError:
-        return None
 
 
 def _user_of(uri: str) -> str:

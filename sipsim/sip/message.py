@@ -149,7 +149,10 @@ class Headers:
         if not isinstance(name, str):
             return False
         key = _name_key(name)[0]
-        return any(k == key for k, _, _ in self._items)
+        for item in self._items:
+            if item[0] == key:
+                return True
+        return False
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self.items())
@@ -171,6 +174,27 @@ class _Common:
     headers: Headers
     body: bytes
 
+    def parsed_header(self, name: str):
+        """The first ``Via`` (a :class:`~sipsim.sip.headers.Via`), ``From`` or ``To``
+        (:class:`~sipsim.sip.headers.NameAddr`) parsed, or None when absent; raises ValueError.
+
+        Parsed once per value and kept on the message (the parser stores what it validated), so the
+        endpoint, transactions and dialogs do not parse the same header again. The result is shared:
+        read it, do not change it. Changing the header's value is seen (the cache is keyed by it)."""
+        value = self.headers.get(name)
+        if value is None:
+            return None
+        cache = self._parsed
+        if cache is None:
+            cache = self._parsed = {}
+        else:
+            hit = cache.get(name)
+            if hit is not None and hit[0] == value:
+                return hit[1]
+        parsed = parse_via(value) if name == "Via" else parse_name_addr(value)
+        cache[name] = (value, parsed)
+        return parsed
+
     @property
     def call_id(self) -> str | None:
         return self.headers.get("Call-ID")
@@ -188,21 +212,27 @@ class _Common:
 
     @property
     def from_tag(self) -> str | None:
-        return _tag(self.headers.get("From"))
+        try:
+            addr = self.parsed_header("From")
+        except ValueError:
+            return None
+        return None if addr is None else addr.tag
 
     @property
     def to_tag(self) -> str | None:
-        return _tag(self.headers.get("To"))
+        try:
+            addr = self.parsed_header("To")
+        except ValueError:
+            return None
+        return None if addr is None else addr.tag
 
     @property
     def top_via_branch(self) -> str | None:
-        via = self.headers.get("Via")
-        if via is None:
-            return None
         try:
-            return parse_via(via).branch
+            via = self.parsed_header("Via")
         except ValueError:
             return None
+        return None if via is None else via.branch
 
     @property
     def first_line(self) -> str:
@@ -221,13 +251,14 @@ def _tag(value: str | None) -> str | None:
 class Request(_Common):
     """A SIP request. ``uri`` is the Request-URI text."""
 
-    __slots__ = ("method", "uri", "headers", "body")
+    __slots__ = ("method", "uri", "headers", "body", "_parsed")
 
     def __init__(self, method: str, uri: str, headers: Headers | None = None, body: bytes = b""):
         self.method = method
         self.uri = uri
         self.headers = headers if headers is not None else Headers()
         self.body = body
+        self._parsed: dict[str, tuple] | None = None  # parsed_header's cache
 
     @property
     def first_line(self) -> str:
@@ -247,13 +278,14 @@ class Request(_Common):
 class Response(_Common):
     """A SIP response."""
 
-    __slots__ = ("status", "reason", "headers", "body")
+    __slots__ = ("status", "reason", "headers", "body", "_parsed")
 
     def __init__(self, status: int, reason: str, headers: Headers | None = None, body: bytes = b""):
         self.status = status
         self.reason = reason
         self.headers = headers if headers is not None else Headers()
         self.body = body
+        self._parsed: dict[str, tuple] | None = None  # parsed_header's cache
 
     @property
     def first_line(self) -> str:

@@ -203,8 +203,9 @@ def _build(start: str, headers: Headers, body: bytes) -> Message:
         if len(code) != 3 or not code.isdigit() or not code.isascii() or not 100 <= int(code) <= 699:
             raise fail("bad_start_line", f"status line {start[:80]!r} has no 3-digit status code")
         msg = Response(int(code), bits[2] if len(bits) > 2 else "", headers, body)
+    present = {item[0] for item in headers._items}
     for name in MANDATORY_HEADERS:
-        if name not in headers:
+        if name.lower() not in present:
             raise fail("missing_header", f"the message has no {name} header")
     cseq = headers.get("CSeq") or ""
     cbits = cseq.split()
@@ -218,17 +219,21 @@ def _build(start: str, headers: Headers, body: bytes) -> Message:
         raise fail("bad_cseq", f"CSeq {cseq[:60]!r} is not 'number METHOD' with number < 2**31")
     if isinstance(msg, Request) and cbits[1] != msg.method:
         raise fail("bad_cseq", f"CSeq method {cbits[1]!r} does not match request method {msg.method!r}")
+    parsed: dict[str, tuple] = {}  # what was validated, kept on the message (Message.parsed_header)
     try:
         for via in headers.get_all("Via"):
-            parse_via(via)
+            top = parse_via(via)
+            if not parsed:
+                parsed["Via"] = (via, top)
     except ValueError as e:
         raise fail("bad_via", f"a Via header is malformed ({e})") from None
     for name in ("From", "To"):
         value = headers.get(name) or ""
         try:
-            parse_name_addr(value)
+            parsed[name] = (value, parse_name_addr(value))
         except ValueError as e:
             raise fail("bad_header", f"the {name} header is malformed ({e})") from None
+    msg._parsed = parsed
     return msg
 
 

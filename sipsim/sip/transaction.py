@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from .events import CancelTimer, StartTimer
-from .headers import parse_via
 from .message import Headers, Request, Response
 from .timers import TimerConfig
 
@@ -262,8 +261,8 @@ def build_non2xx_ack(invite: Request, response: Response) -> Request:
 
 def top_via_sent_by(msg: Request | Response) -> str:
     """sent-by of the top Via ('' if unparseable)."""
-    via = msg.headers.get("Via")
     try:
-        return parse_via(via).sent_by.lower() if via else ""
+        via = msg.parsed_header("Via")
     except ValueError:
         return ""
+    return via.sent_by.lower() if via is not None else ""
