@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import itertools
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,7 +52,11 @@ class SipConnection:
     end_reason: str | None = None
 
     def __post_init__(self) -> None:
-        self._send, self._queue = trio.open_memory_channel[bytes](math.inf)
+        # What the SIP core transmitted and the writer has not taken yet: a plain list the writer
+        # swaps out whole (one send per wake-up), and a parking lot it waits in when the list is empty.
+        self._out: list[bytes] = []
+        self._wake = trio.lowlevel.ParkingLot()
+        self._ended = False  # no more transmits: the writer sends what is left, then ends
         self.queued = 0  # bytes waiting in the queue or being sent
         self._drained = trio.Event()
         self._drained.set()
@@ -80,12 +83,15 @@ class SipConnection:
         self.queued += len(data)
         if self.queued > self.high_water:
             self._drained = trio.Event() if self._drained.is_set() else self._drained
-        self._send.send_nowait(data)
+        out = self._out
+        out.append(data)
+        if len(out) == 1:  # the writer may be waiting for the first bytes
+            self._wake.unpark_all()
 
     def abort(self) -> None:
         """Close now, without flushing (the runtime's finally closes the stream)."""
         self.closed = True
-        self._send.close()
+        self._end_queue()
         if self._scope is not None:
             self._scope.cancel()
 
@@ -94,7 +100,7 @@ class SipConnection:
         if self._closing or self.closed:
             return
         self._closing = True
-        self._send.close()  # the writer sends what is left, then ends the connection
+        self._end_queue()  # the writer sends what is left, then ends the connection
         self._flush_deadline = trio.current_time() + FLUSH_TIMEOUT
 
     async def run(self, deliver: Callable[["SipConnection", bytes], None]) -> None:
@@ -115,17 +121,22 @@ class SipConnection:
         await self.writer()
         scope.cancel()
 
+    def _end_queue(self) -> None:
+        self._ended = True
+        self._wake.unpark_all()
+
     async def writer(self) -> None:
         """Write everything queued, joining what is already waiting into one send."""
         try:
-            async for data in self._queue:
-                batch = [data]
-                while True:
-                    try:
-                        batch.append(self._queue.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                payload = b"".join(batch) if len(batch) > 1 else data
+            while True:
+                batch = self._out
+                if not batch:
+                    if self._ended:
+                        return
+                    await self._wake.park()
+                    continue
+                self._out = []
+                payload = b"".join(batch) if len(batch) > 1 else batch[0]
                 timeout = SEND_STALL_TIMEOUT
                 if self._closing:
                     timeout = max(0.0, self._flush_deadline - trio.current_time())
@@ -183,7 +194,7 @@ class SipConnection:
 
     async def aclose(self) -> None:
         self.closed = True
-        self._send.close()
+        self._end_queue()
         if self._scope is not None:
             self._scope.cancel()
         with trio.move_on_after(1) as scope:
