@@ -329,7 +329,12 @@ class NodeRuntime:
             self._nursery.start_soon(self._run_connection, conn)
             return conn
         key = (trunk.name, address, port)
-        lock = self._pool_locks.setdefault(key, trio.Lock())
+        conn = self.pool.get(key)
+        if conn is not None and not conn.closed:  # the pooled connection is up: no lock, no checkpoint
+            return conn
+        lock = self._pool_locks.get(key)
+        if lock is None:
+            lock = self._pool_locks[key] = trio.Lock()
         async with lock:
             conn = self.pool.get(key)
             if conn is not None and not conn.closed:
