@@ -153,3 +153,23 @@ def write(name: str, data: dict) -> Path:
 def fmt(s: dict, unit: str, digits: int = 0) -> str:
     f = f"{{:.{digits}f}}"
     return f"{f.format(s['median'])} {unit} (median of {len(s['runs'])}, min {f.format(s['min'])}, max {f.format(s['max'])})"
+
+
+def call_run(certs: Path, count: int, concurrency: int, extra: list[str], timeout: float) -> dict:
+    """One `sipsim call --count N --concurrency C` run into a fresh `sipsim serve`; the report's summary."""
+    port = free_port()
+    server = start_server(certs, port)
+    try:
+        report = OUT / "work" / "call_rate_report.json"
+        cmd = PY + ["call", f"sip:8511001@{SERVER_ADDR}:{port}", "--from", "7131001",
+                    *client_args(certs), "--count", str(count), "--concurrency", str(concurrency),
+                    "--report", str(report), *extra]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=ENV)
+        data = json.loads(report.read_text())
+        summary = data["summary"]
+        return {"calls_per_s": summary["calls_per_s"], "answered": summary["answered"],
+                "failed": summary["failed"], "duration_s": summary["duration_s"],
+                "setup_ms": summary["setup_ms"], "rc": proc.returncode,
+                "tls_connections": len(data.get("connections", []))}
+    finally:
+        stop(server)

@@ -5,7 +5,6 @@ Target ≥ 400 (sipp's figure with TLS per call, native: ~420)."""
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,23 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c  # noqa: E402
 
 
-def one_run(certs: Path, count: int, concurrency: int, extra: list[str], timeout: float) -> dict:
-    port = c.free_port()
-    server = c.start_server(certs, port)
-    try:
-        report = c.OUT / "work" / "call_rate_report.json"
-        cmd = c.PY + ["call", f"sip:8511001@{c.SERVER_ADDR}:{port}", "--from", "7131001",
-                      *c.client_args(certs), "--count", str(count), "--concurrency", str(concurrency),
-                      "--report", str(report), *extra]
-        proc = subprocess.run(cmd, cwd=c.ROOT, capture_output=True, text=True, timeout=timeout,
-                              env=c.ENV)
-        summary = json.loads(report.read_text())["summary"]
-        return {"calls_per_s": summary["calls_per_s"], "answered": summary["answered"],
-                "failed": summary["failed"], "duration_s": summary["duration_s"],
-                "setup_ms": summary["setup_ms"], "rc": proc.returncode,
-                "tls_connections": len(json.loads(report.read_text()).get("connections", []))}
-    finally:
-        c.stop(server)
+one_run = c.call_run
 
 
 def main() -> int:
