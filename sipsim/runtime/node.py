@@ -15,6 +15,7 @@ import trio
 from sipsim.lab import model as m
 from sipsim.lab.subjects import describe_rejection, matching_name
 from sipsim.runtime.connection import SipConnection
+from sipsim.runtime.observers import TappedStream
 from sipsim.runtime.timers import TimerQueue
 from sipsim.sip import events as ev
 from sipsim.sip.endpoint import Endpoint, EndpointConfig
@@ -298,7 +299,7 @@ class NodeRuntime:
         which must be one of the destinations of a trunk running on this node for this port."""
         trunk = None
         for t, _ in candidates:
-            for dest in t.destinations:
+            for dest in self.lab.topology.destinations(t):
                 try:
                     if self.lab.topology.resolve(dest).address == remote[0]:
                         trunk = t
@@ -307,9 +308,10 @@ class NodeRuntime:
                     continue
             if trunk is not None:
                 break
-        conn = SipConnection(tcp, "inbound", local, remote, record=None, trunk=trunk.name if trunk else None,
-                             peer_node=peer.name if peer else None, transport="TCP",
-                             max_queued_bytes=self.limits.max_queued_bytes)
+        tap = self.lab.wire_tap((*remote, *local), "server")
+        conn = SipConnection(TappedStream(tcp, tap) if tap else tcp, "inbound", local, remote, record=None,
+                             trunk=trunk.name if trunk else None, peer_node=peer.name if peer else None,
+                             transport="TCP", max_queued_bytes=self.limits.max_queued_bytes, tap=tap)
         self.endpoint.set_transport(conn.id, "TCP", local[1])
         if trunk is None:
             conn.reject_status = 403
@@ -365,9 +367,10 @@ class NodeRuntime:
             if self.observers:
                 self.observers.connection_created(self.node.name, time.time(), self._conn_idx(local),
                                                   (address, port), TLS_SECURITY["non_secure"])
-            conn = SipConnection(tcp, "outbound", local, (address, port), record=None, trunk=trunk.name,
-                                 peer_node=peer.name if peer else None, transport="TCP",
-                                 max_queued_bytes=self.limits.max_queued_bytes)
+            tap = self.lab.wire_tap((*local, address, port), "client")
+            conn = SipConnection(TappedStream(tcp, tap) if tap else tcp, "outbound", local, (address, port),
+                                 record=None, trunk=trunk.name, peer_node=peer.name if peer else None,
+                                 transport="TCP", max_queued_bytes=self.limits.max_queued_bytes, tap=tap)
             self.endpoint.set_transport(conn.id, "TCP", self.lab.port(profile.incoming_port))
             return conn
         verdict: dict[str, str] = {}

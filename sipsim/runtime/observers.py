@@ -18,7 +18,10 @@ optional; the runtime calls these methods and never depends on what they do.
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+import trio
 
 
 class Observer:
@@ -114,3 +117,27 @@ class KeyLogFile(Observer):
 
     def close(self) -> None:
         self._f.close()
+
+
+class TappedStream(trio.abc.Stream):
+    """A plain TCP stream (Non Secure trunks) that shows its bytes to a wire tap, as TLSStream does."""
+
+    def __init__(self, stream: trio.abc.Stream, tap):
+        self.stream, self.tap = stream, tap
+        self.socket = getattr(stream, "socket", None)
+
+    async def send_all(self, data) -> None:
+        self.tap("sent", bytes(data), time.time())  # before sending: the answer cannot be tapped first
+        await self.stream.send_all(data)
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        data = await self.stream.receive_some(max_bytes)
+        if data:
+            self.tap("received", bytes(data), time.time())
+        return data
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.stream.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
