@@ -19,6 +19,7 @@ domain = "a.lab"
   [[cluster.node]]
   name = "a1"
   address = "127.0.0.101"
+  tls = {{ handshake_timeout = {hs_timeout} }}
   [[cluster.node]]
   name = "a2"
   address = "127.0.0.106"
@@ -86,8 +87,9 @@ DESTS = 'destinations = ["b1.b.lab:5061", "b2.b.lab:5061", "b3.b.lab:5061"]'
 
 
 async def run(tmp_path, certs_base, port_offset, calls, *, trunk_extra=DESTS, b1_extra="", extra="",
-              cmg='["a1"]', seed=1):
-    text = LAB.format(trunk_extra=trunk_extra, b1_extra=b1_extra, extra=extra + calls, cmg=cmg, seed=seed)
+              cmg='["a1"]', seed=1, hs_timeout=10.0):
+    text = LAB.format(trunk_extra=trunk_extra, b1_extra=b1_extra, extra=extra + calls, cmg=cmg, seed=seed,
+                      hs_timeout=hs_timeout)
     path = tmp_path / f"lab{seed}.toml"
     path.write_text(text.replace('name = "behaviour"', 'name = "behaviour"\ncerts_dir = "certs/behaviour"'))
     result = await LabRunner(load_scenario(path), port_offset=port_offset, base=certs_base).run()
@@ -170,3 +172,18 @@ async def test_every_nth_rejection_with_and_without_failover_on_503(tmp_path, ce
     assert all(c.outcome == "answered" for c in got)
     assert [len(c.attempts) for c in got] == [1, 2, 1, 2]
     assert got[1].attempts[0].injected == "b1: reject_every_nth=2"
+
+
+async def test_stall_and_close_after_handshake_faults_are_reported_and_tagged(tmp_path, certs_base, port_offset):
+    # b1 accepts TCP and never answers the ClientHello; a1 gives up after its handshake_timeout (0.5 s here)
+    got = await run(tmp_path, certs_base, port_offset, calls(("1000", "2000")),
+                    trunk_extra='destinations = ["b1.b.lab:5061"]', b1_extra="fault = { stall = true }",
+                    hs_timeout=0.5)
+    (call,) = got
+    assert call.reason == "timeout" and call.setup_ms >= 500
+    assert call.attempts[0].injected == "b1: stall"
+    got = await run(tmp_path, certs_base, port_offset + 9, calls(("1000", "2000")),
+                    trunk_extra='destinations = ["b1.b.lab:5061"]', b1_extra="fault = { close_after_handshake = true }")
+    (call,) = got
+    assert call.outcome == "failed" and call.reason == "connection_lost"
+    assert call.attempts[0].injected == "b1: close_after_handshake"
