@@ -455,71 +455,71 @@ class NodeRuntime:
             actions = self.endpoint.drain()
 
     def _carry_out(self, action) -> None:
-        if True:
-            kind = type(action)
-            if kind is ev.Transmit:
-                conn = self.conns.get(action.conn)
-                if conn is not None:
-                    conn.transmit(action.data)
-                    if self.observers:
-                        self.observers.sip_message(self.node.name, time.time(), "out", conn.id, conn.remote,
-                                                   action.data)
-            elif kind is ev.StartTimer:
-                self.timers.start(action.key, action.delay)
-            elif kind is ev.CancelTimer:
-                self.timers.cancel(action.key)
-            elif kind is ev.IncomingCall:
-                self._incoming(action)
-            elif kind is ev.CallProgress:
-                w = self.waiters.get(action.call_id)
-                if w:
-                    w.progress.append(action.status)
-            elif kind is ev.CallAnswered:
-                w = self.waiters.get(action.call_id)
-                if w:
-                    w.status, w.answered = action.status, True
-                    w.final.set()
-            elif kind is ev.CallFailed:
-                w = self.waiters.get(action.call_id)
-                if w:
-                    w.status, w.reason = action.status, action.reason
-                    w.final.set()
-                    w.ended.set()
-            elif kind is ev.CallEnded:
-                inbound = self.inbound_calls.pop(action.call_id, None)
-                if inbound is not None:  # an incoming call is over: nothing keeps it
-                    call = self.endpoint.calls.get(action.call_id)
-                    inbound.status = getattr(call, "status", None)
-                    self.answered_inbound += inbound.status == 200
-                    self.endpoint.forget(action.call_id)
-                w = self.waiters.get(action.call_id)
-                if w:
-                    w.ended_by = action.by
-                    w.final.set()
-                    w.ended.set()
-            elif kind is ev.OptionsResult:
-                w = self.options_waiters.pop(action.key, None)
-                if w:
-                    w.status, w.reason = action.status, action.reason
-                    w.final.set()
-            elif kind is ev.Received:
-                conn = self.conns.get(action.conn)
-                if conn is not None:
-                    from sipsim.sip.message import serialise
+        """One action of the SIP core: transmit, a timer, or an event for a waiter."""
+        kind = type(action)
+        if kind is ev.Transmit:
+            conn = self.conns.get(action.conn)
+            if conn is not None:
+                conn.transmit(action.data)
+                if self.observers:
+                    self.observers.sip_message(self.node.name, time.time(), "out", conn.id, conn.remote,
+                                               action.data)
+        elif kind is ev.StartTimer:
+            self.timers.start(action.key, action.delay)
+        elif kind is ev.CancelTimer:
+            self.timers.cancel(action.key)
+        elif kind is ev.IncomingCall:
+            self._incoming(action)
+        elif kind is ev.CallProgress:
+            w = self.waiters.get(action.call_id)
+            if w:
+                w.progress.append(action.status)
+        elif kind is ev.CallAnswered:
+            w = self.waiters.get(action.call_id)
+            if w:
+                w.status, w.answered = action.status, True
+                w.final.set()
+        elif kind is ev.CallFailed:
+            w = self.waiters.get(action.call_id)
+            if w:
+                w.status, w.reason = action.status, action.reason
+                w.final.set()
+                w.ended.set()
+        elif kind is ev.CallEnded:
+            inbound = self.inbound_calls.pop(action.call_id, None)
+            if inbound is not None:  # an incoming call is over: nothing keeps it
+                call = self.endpoint.calls.get(action.call_id)
+                inbound.status = getattr(call, "status", None)
+                self.answered_inbound += inbound.status == 200
+                self.endpoint.forget(action.call_id)
+            w = self.waiters.get(action.call_id)
+            if w:
+                w.ended_by = action.by
+                w.final.set()
+                w.ended.set()
+        elif kind is ev.OptionsResult:
+            w = self.options_waiters.pop(action.key, None)
+            if w:
+                w.status, w.reason = action.status, action.reason
+                w.final.set()
+        elif kind is ev.Received:
+            conn = self.conns.get(action.conn)
+            if conn is not None:
+                from sipsim.sip.message import serialise
 
-                    self.observers.sip_message(self.node.name, time.time(), "in", conn.id, conn.remote,
-                                               serialise(action.message))
-            elif kind is ev.ProtocolError:
-                conn = self.conns.get(action.conn)
-                who = f"{conn.peer_node or conn.remote[0]}:{conn.remote[1]}" if conn else f"connection {action.conn}"
-                fatal = getattr(action.error, "fatal", False)
-                status = getattr(action.error, "status", 400)
-                self._say("bad_sip", logging.WARNING, "%s: bad SIP from %s: %s%s%s", self.node.name, who,
-                          action.error, f" ({status} sent)" if action.response_sent else "",
-                          "; closing the connection (framing lost)" if fatal else "")
-                if fatal and conn is not None:  # the byte stream cannot be framed any more: close it
-                    conn.end_reason = "framing_lost"
-                    conn.close_after_flush()  # the 400/413 leaves first
+                self.observers.sip_message(self.node.name, time.time(), "in", conn.id, conn.remote,
+                                           serialise(action.message))
+        elif kind is ev.ProtocolError:
+            conn = self.conns.get(action.conn)
+            who = f"{conn.peer_node or conn.remote[0]}:{conn.remote[1]}" if conn else f"connection {action.conn}"
+            fatal = getattr(action.error, "fatal", False)
+            status = getattr(action.error, "status", 400)
+            self._say("bad_sip", logging.WARNING, "%s: bad SIP from %s: %s%s%s", self.node.name, who,
+                      action.error, f" ({status} sent)" if action.response_sent else "",
+                      "; closing the connection (framing lost)" if fatal else "")
+            if fatal and conn is not None:  # the byte stream cannot be framed any more: close it
+                conn.end_reason = "framing_lost"
+                conn.close_after_flush()  # the 400/413 leaves first
 
     def _incoming(self, call: ev.IncomingCall) -> None:
         now = trio.current_time()
