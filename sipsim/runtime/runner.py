@@ -58,6 +58,15 @@ class LabRunner:
         self.interrupted = False
         self._interrupt = trio.Event()
         self._starting: set[trio.CancelScope] = set()
+        self._waiting: set[trio.CancelScope] = set()  # calls waiting in _until: cancelled by interrupt()
+        # Per-run caches of what does not change during a run (the scenario is fixed once started):
+        # digit analysis per (cluster, dialled number), trunks, headers, destinations, DNS answers.
+        self._patterns: dict[str, list[RoutePattern]] = {}
+        self._routes: dict[tuple[str, str], object] = {}
+        self._trunks: dict[tuple[str, str], m.Trunk] = {}
+        self._headers: dict[tuple[str, str], tuple] = {}
+        self._dests: dict[tuple[str, str], list[m.Destination]] = {}
+        self._resolved: dict[tuple[str, int], object] = {}
 
     def total_calls(self) -> int:
         return sum(len(b.calls) for b in self.scenario.traffic())
@@ -79,6 +88,8 @@ class LabRunner:
             self.interrupted = True
             self._interrupt.set()
             for scope in self._starting:
+                scope.cancel()
+            for scope in self._waiting:
                 scope.cancel()
 
     async def _watch_sigint(self) -> None:
@@ -165,7 +176,6 @@ class LabRunner:
 
     async def _place_block(self, block: m.TrafficBlock, first_id: int) -> list[CallRecord]:
         records: list[CallRecord | None] = [None] * len(block.calls)
-        limiter = trio.Semaphore(block.concurrency)
 
         async def one(i: int, spec: m.CallSpec) -> None:
             try:
@@ -174,9 +184,39 @@ class LabRunner:
                 records[i] = CallRecord(id=first_id + i, caller=spec.caller, called=spec.called,
                                         reason="internal_error", detail=f"{type(e).__name__}: {e}")
             finally:
-                limiter.release()
                 if self.on_call_done and records[i] is not None:
                     self.on_call_done(records[i])
+
+        if not block.interval:
+            # As fast as allowed: `concurrency` worker tasks, each placing the next call as soon as
+            # its previous one is done (no task, semaphore or scheduler round trip per call).
+            calls = enumerate(block.calls)
+
+            async def worker() -> None:
+                for i, spec in calls:
+                    if self.interrupted:  # interrupt(): no new call starts
+                        return
+                    await one(i, spec)
+                    # Two scheduler passes before the next call, as a new task per call took: the
+                    # writer sends this call's last request (BYE) on its own before the next INVITE.
+                    await trio.lowlevel.checkpoint()
+                    await trio.lowlevel.checkpoint()
+
+            if not self.interrupted:
+                async with trio.open_nursery() as nursery:
+                    for k in range(min(block.concurrency, len(block.calls))):
+                        if k:  # one start per scheduler pass, as the paced loop below
+                            await trio.lowlevel.checkpoint()
+                        nursery.start_soon(worker)
+            return [r for r in records if r is not None]
+
+        limiter = trio.Semaphore(block.concurrency)
+
+        async def paced(i: int, spec: m.CallSpec) -> None:
+            try:
+                await one(i, spec)
+            finally:
+                limiter.release()
 
         async with trio.open_nursery() as nursery:
             next_start = trio.current_time()
@@ -186,10 +226,9 @@ class LabRunner:
                     starting.cancel()
                 for i, spec in enumerate(block.calls):
                     await limiter.acquire()
-                    if block.interval:
-                        await trio.sleep_until(next_start)
-                        next_start += block.interval
-                    nursery.start_soon(one, i, spec)
+                    await trio.sleep_until(next_start)
+                    next_start += block.interval
+                    nursery.start_soon(paced, i, spec)
             self._starting.discard(starting)
         return [r for r in records if r is not None]
 
@@ -199,30 +238,60 @@ class LabRunner:
             self._distributors[key] = Distributor(trunk, self.scenario.run.seed)
         return self._distributors[key]
 
+    def _route(self, cluster: m.Cluster, called: str):
+        """Digit analysis (closest match) of ``called`` in ``cluster``: once per dialled number."""
+        key = (cluster.name, called)
+        match = self._routes.get(key, _MISSING)
+        if match is _MISSING:
+            patterns = self._patterns.get(cluster.name)
+            if patterns is None:
+                patterns = self._patterns[cluster.name] = [RoutePattern(r.pattern, r.partition, r.trunk)
+                                                           for r in cluster.route_patterns]
+            match = closest_match(patterns, called) if patterns or not cluster.trunks else \
+                _Direct(RoutePattern("!", "", cluster.trunks[0].name))  # a single endpoint: its one trunk
+            self._routes[key] = match
+        return match
+
+    def _trunk_info(self, cluster: m.Cluster, target: str):
+        """The trunk a route pattern points to, its headers (security status) and destinations."""
+        key = (cluster.name, target)
+        trunk = self._trunks.get(key)
+        if trunk is None:
+            trunk = next(t for t in cluster.trunks if t.name == target)
+            topo = self.ctx.topology
+            profile = topo.profile_of(trunk)
+            headers = ()
+            if profile.transmit_security_status:
+                level = SECURITY_STATUS[profile.device_security_mode]
+                headers = (("Call-Info", f"<urn:x-cisco-remotecc:callinfo>;security={level}"),)
+            self._headers[key] = headers
+            self._dests[key] = topo.destinations(trunk)
+            self._trunks[key] = trunk
+        return trunk, self._headers[key], self._dests[key]
+
     async def place_call(self, index: int, spec: m.CallSpec) -> CallRecord:
         s = self.scenario
         topo = self.ctx.topology
         rec = CallRecord(id=index, caller=spec.caller, called=spec.called)
         phone = s.phone(spec.caller)
         cluster = s.cluster(phone.cluster)
-        patterns = [RoutePattern(r.pattern, r.partition, r.trunk) for r in cluster.route_patterns]
-        match = closest_match(patterns, spec.called) if patterns or not cluster.trunks else \
-            _Direct(RoutePattern("!", "", cluster.trunks[0].name))  # a single endpoint: its one trunk
+        match = self._route(cluster, spec.called)
         if match is None:
             rec.status, rec.reason = 404, "unallocated_number"
             rec.detail = f"no route pattern of cluster {cluster.name} matches {spec.called}"
             return rec
-        rec.pattern, rec.partition = match.pattern.pattern, match.pattern.partition
         if isinstance(match, _Direct):
             rec.pattern = rec.partition = None
+        else:
+            rec.pattern, rec.partition = match.pattern.pattern, match.pattern.partition
         if self.ctx.observers:
             self.ctx.observers.digit_analysis(phone.node, time.time(), spec.caller, spec.called,
                                               rec.pattern, rec.partition)
-        trunk = next(t for t in cluster.trunks if t.name == match.pattern.target)
+        trunk, headers, destinations = self._trunk_info(cluster, match.pattern.target)
         rec.trunk = trunk.name
         origin, rule = topo.origin_node(trunk, phone, self.rng)
         rec.origin_node, rec.origin_rule = origin.name, rule
-        candidates = self.pinger.in_service(origin, trunk, topo.destinations(trunk))
+        candidates = self.pinger.in_service(origin, trunk, destinations)
         if not candidates:
             rec.reason = "trunk_out_of_service"
             rec.detail = (f"OPTIONS ping shows every destination of trunk {trunk.name} out of service from "
@@ -231,11 +300,6 @@ class LabRunner:
             return rec
         order, why = self._distributor(trunk).order(candidates, f"{index}")
         rec.distribution = why
-        profile = topo.profile_of(trunk)
-        headers = ()
-        if profile.transmit_security_status:
-            level = SECURITY_STATUS[profile.device_security_mode]
-            headers = (("Call-Info", f"<urn:x-cisco-remotecc:callinfo>;security={level}"),)
         node_rt = self.nodes[origin.name]
         t0 = trio.current_time()
         rec.started_at = round(t0 - self._t_start, 6)
@@ -246,11 +310,24 @@ class LabRunner:
                 break
         return rec
 
+    def _resolve(self, dest: m.Destination):
+        """The topology's answer for a destination (an address, or a node's name), once per run."""
+        key = (dest.host, dest.port)
+        resolved = self._resolved.get(key)
+        if resolved is None:
+            try:
+                resolved = self.ctx.topology.resolve(dest)
+            except DnsFailure:
+                resolved = _DNS_FAILURE
+            self._resolved[key] = resolved
+        if resolved is _DNS_FAILURE:
+            raise DnsFailure(dest.host)
+        return resolved
+
     async def _attempt(self, rec: CallRecord, node_rt: NodeRuntime, trunk: m.Trunk, dest: m.Destination,
                        spec: m.CallSpec, headers: tuple, t0: float) -> bool:
         """One try of the call at one destination. True when the call was carried (answered or a
         final answer that must not fail over); the record holds this attempt's outcome either way."""
-        topo = self.ctx.topology
         a0 = trio.current_time()
         rec.destination, rec.destination_node = dest.label, None
         rec.status = rec.reason = rec.detail = None
@@ -270,7 +347,7 @@ class LabRunner:
                                         round((trio.current_time() - a0) * 1000, 1), injected, connection[0]))
 
         try:
-            resolved = topo.resolve(dest)
+            resolved = self._resolve(dest)
         except DnsFailure:
             attempt_done("dns_failure", f"{dest.host} is not a node of this lab nor an address "
                                         "(CUCM: Local=3): correct the destination or the node's fqdn")
@@ -307,15 +384,16 @@ class LabRunner:
                 self._collect_log(*self._logs.pop())  # forgets them (their BYE's answer may be missing)
 
     async def _until(self, event: trio.Event, timeout: float = math.inf) -> None:
-        """Wait for ``event``, at most ``timeout`` seconds, or until the run is interrupted."""
-        with trio.move_on_after(timeout):
-            async with trio.open_nursery() as nursery:
-                async def wait(e: trio.Event) -> None:
-                    await e.wait()
-                    nursery.cancel_scope.cancel()
-
-                nursery.start_soon(wait, event)
-                nursery.start_soon(wait, self._interrupt)
+        """Wait for ``event``, at most ``timeout`` seconds, or until the run is interrupted
+        (interrupt() cancels every such wait: one cancel scope, no extra task)."""
+        if event.is_set() or self.interrupted:
+            return
+        with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
+            self._waiting.add(scope)
+            try:
+                await event.wait()
+            finally:
+                self._waiting.discard(scope)
 
     async def _carry_call(self, rec: CallRecord, node_rt: NodeRuntime, conn, call_id: str, waiter, dest: m.Destination,
                           spec: m.CallSpec, attempt_done) -> bool:
@@ -338,7 +416,8 @@ class LabRunner:
             attempt_done("no_answer", f"{rec.called} at {who} rang for {self.scenario.run.no_answer_timeout:g} s "
                                       f"without an answer; the caller cancelled ({waiter.status or 'no answer to CANCEL'})")
             return True
-        await waiter.final.wait()
+        if not waiter.final.is_set():
+            await waiter.final.wait()
         rec.status = waiter.status
         if not waiter.answered and conn.failure is not None and waiter.reason == "connection_lost":
             # TLS 1.3: our handshake completed before the server judged our certificate; its alert
@@ -392,6 +471,10 @@ class LabRunner:
             with trio.move_on_after(self.scenario.run.call_timeout):
                 await waiter.ended.wait()
         return True
+
+
+_MISSING = object()
+_DNS_FAILURE = object()
 
 
 class _Direct:
