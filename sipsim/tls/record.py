@@ -8,7 +8,7 @@ from .certinfo import CertInfo
 from .transcript import Flight, format_transcript
 
 
-@dataclass
+@dataclass(slots=True)
 class ConnectionRecord:
     role: str                                  # "client" | "server"
     local: tuple                               # (host, port)

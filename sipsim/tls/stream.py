@@ -55,6 +55,8 @@ class _State(enum.Enum):
 class _Conflict:
     """Raise BusyResourceError when two tasks use the same half of the stream at once."""
 
+    __slots__ = ("_msg", "_held")
+
     def __init__(self, msg: str):
         self._msg = msg
         self._held = False
@@ -100,6 +102,14 @@ def _addr(addr) -> str:
 
 class TLSStream(trio.abc.Stream):
     """A TLS connection over ``transport_stream`` (see the module docstring)."""
+
+    # no per-instance __dict__: thousands of idle connections (docs/performance.md)
+    __slots__ = ("transport_stream", "context", "server_side", "peer_check", "keylog", "wire_tap", "_info",
+                 "handshake_timeout", "_t0", "record", "_tx", "_verify_cb", "_conn", "_state", "_send_conflict",
+                 "_recv_conflict", "_inner_send_lock", "_inner_recv_lock", "_recv_count", "_received_total", "_eof",
+                 "_handshake_started", "_handshake_done", "_handshake_event", "_failure", "_hs_start",
+                 "_verify_errors", "_chain_seen", "_peer_check_msg", "_peer_checked", "_callback_problem",
+                 "_alert_sent_code", "_alert_received_code", "_timed_out", "__weakref__")
 
     def __init__(
         self,
