@@ -413,6 +413,12 @@ class LabRunner:
                 await waiter.final.wait()
             rec.status = waiter.status
             who = rec.destination_node or dest.label
+            view = await self.ctx.server_view(conn.local, wait=0)
+            if view is not None and view.reason == "subject_not_allowed":  # subject_mismatch = "drop"
+                rec.status = None
+                attempt_done("subject_not_allowed", f"{view.detail} (the peer kept the connection and ignored "
+                                                    f"our requests: subject_mismatch = {view.action})")
+                return False
             attempt_done("no_answer", f"{rec.called} at {who} rang for {self.scenario.run.no_answer_timeout:g} s "
                                       f"without an answer; the caller cancelled ({waiter.status or 'no answer to CANCEL'})")
             return True

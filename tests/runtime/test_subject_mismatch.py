@@ -16,6 +16,8 @@ async def run_variant(tmp_path, certs_base, port_offset, action):
     text = text.replace('name = "seed-000"', 'name = "seed-000"\ncerts_dir = "certs/seed-000"')
     # only the subscriber's call to the publisher of cluster 2: CUCM8-Publisher judges CUCM7-SUB1 inbound
     text = text[:text.index("[[call]]")] + '[[call]]\nfrom = "7131002"\nto = "8511001"\n'
+    # "drop" answers nothing: the caller gives up after 1 s instead of CUCM's 180 s
+    text = text.replace("hold = 0.2", "hold = 0.2\nno_answer_timeout = 1.0\ncall_timeout = 1.0")
     path = tmp_path / f"{action}.toml"
     path.write_text(text)
     result = await LabRunner(load_scenario(path), port_offset=port_offset, base=certs_base).run()
@@ -26,6 +28,7 @@ async def run_variant(tmp_path, certs_base, port_offset, action):
 @pytest.mark.parametrize("action,status,words", [
     ("tls_alert", None, "first read"),
     ("close", None, "closed the connection after the handshake"),
+    ("drop", None, "ignored our requests"),
     ("sip_403", 403, "the peer answered 403"),
     ("sip_503", 503, "the peer answered 503"),
 ])
