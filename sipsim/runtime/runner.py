@@ -395,6 +395,38 @@ class LabRunner:
             finally:
                 self._waiting.discard(scope)
 
+    async def _refusal(self, conn, waiter, node: str, *, unanswered: bool = False) -> tuple[str, str] | None:
+        """When the peer refused us after the handshake, the reason and detail to report instead of the
+        SIP outcome: the server's own verdict (a lab runs both ends) or the TLS alert we read, with the
+        sign it left on the wire (subject_mismatch drop/close/sip_403/sip_503, or TLS 1.3's late alert)."""
+        failure = conn.failure
+        lost = waiter.reason == "connection_lost"
+        if not (unanswered or lost or waiter.status in (403, 503)):
+            return None
+        view = await self.ctx.server_view(conn.local, wait=0.3 if lost and failure is not None else 0)
+        if unanswered:
+            if view is not None and view.reason == "subject_not_allowed":
+                return view.reason, (f"{view.detail} (the peer kept the connection and ignored our requests: "
+                                     f"subject_mismatch = {view.action})")
+            return None
+        if lost:
+            if view is None and failure is None:
+                return None
+            reason, detail = (view.reason, view.detail) if view is not None else (failure.reason, failure.detail)
+            if failure is not None:  # TLS 1.3: our handshake completed before the server judged us
+                how = (f"TLS 1.3: the handshake completed on {node}'s side; the peer's rejection arrived on "
+                       "the first read, after the INVITE was sent")
+            elif view.reason == "subject_not_allowed" and view.action != "tls_alert":
+                how = f"the peer closed the connection after the handshake: subject_mismatch = {view.action}"
+            else:
+                how = (f"TLS 1.3: the handshake completed on {node}'s side; the peer's rejection arrived "
+                       "after the INVITE was sent")
+            return reason, f"{detail} ({how})"
+        if view is not None and view.reason == "subject_not_allowed" and view.action != "tls_alert":
+            return "subject_not_allowed", (f"{view.detail} (the peer answered {waiter.status}: "
+                                           f"subject_mismatch = {view.action})")
+        return None
+
     async def _carry_call(self, rec: CallRecord, node_rt: NodeRuntime, conn, call_id: str, waiter, dest: m.Destination,
                           spec: m.CallSpec, attempt_done) -> bool:
         await self._until(waiter.final, self.scenario.run.no_answer_timeout)
@@ -412,56 +444,33 @@ class LabRunner:
             with trio.move_on_after(self.scenario.run.call_timeout):
                 await waiter.final.wait()
             rec.status = waiter.status
-            who = rec.destination_node or dest.label
-            view = await self.ctx.server_view(conn.local, wait=0)
-            if view is not None and view.reason == "subject_not_allowed":  # subject_mismatch = "drop"
+            refused = await self._refusal(conn, waiter, node_rt.node.name, unanswered=True)
+            if refused is not None:
                 rec.status = None
-                attempt_done("subject_not_allowed", f"{view.detail} (the peer kept the connection and ignored "
-                                                    f"our requests: subject_mismatch = {view.action})")
+                attempt_done(*refused)
                 return False
+            who = rec.destination_node or dest.label
             attempt_done("no_answer", f"{rec.called} at {who} rang for {self.scenario.run.no_answer_timeout:g} s "
                                       f"without an answer; the caller cancelled ({waiter.status or 'no answer to CANCEL'})")
             return True
-        if not waiter.final.is_set():
-            await waiter.final.wait()
         rec.status = waiter.status
-        if not waiter.answered and conn.failure is not None and waiter.reason == "connection_lost":
-            # TLS 1.3: our handshake completed before the server judged our certificate; its alert
-            # arrived on the first read, with the INVITE already sent
-            f = conn.failure
-            reason, detail = f.reason, f.detail
-            view = await self.ctx.server_view(conn.local)
-            if view is not None:
-                reason, detail = view.reason, view.detail
-            rec.status = None
-            attempt_done(reason, f"{detail} (TLS 1.3: the handshake completed on {node_rt.node.name}'s side; "
-                                 "the peer's rejection arrived on the first read, after the INVITE was sent)")
-            return False
         if not waiter.answered:
-            lost = waiter.reason == "connection_lost"
-            view = await self.ctx.server_view(conn.local, wait=0) if waiter.status in (403, 503) or lost else None
-            if lost and view is not None:
-                rec.status = None
-                how = (f"the peer closed the connection after the handshake: subject_mismatch = {view.action}"
-                       if view.reason == "subject_not_allowed" and view.action != "tls_alert" else
-                       f"TLS 1.3: the handshake completed on {node_rt.node.name}'s side; the peer's rejection "
-                       "arrived after the INVITE was sent")
-                attempt_done(view.reason, f"{view.detail} ({how})")
+            refused = await self._refusal(conn, waiter, node_rt.node.name)
+            if refused is not None:
+                if waiter.reason == "connection_lost":
+                    rec.status = None  # the endpoint's 503 is local: nobody answered
+                attempt_done(*refused)
                 return False
-            if view is not None and view.reason == "subject_not_allowed" and view.action != "tls_alert":
-                detail = f"{view.detail} (the peer answered {waiter.status}: subject_mismatch = {view.action})"
-                attempt_done("subject_not_allowed", detail)
+            who = rec.destination_node or dest.label
+            if waiter.reason == "connection_lost":
+                rec.status = None
+                attempt_done("connection_lost", f"the connection to {who} closed before any final answer "
+                                                "to the INVITE")
+            elif waiter.reason in ("timeout", "cancelled"):
+                attempt_done(waiter.reason, f"no final answer from {who} "
+                                            f"({'Timer B, 64·T1' if waiter.reason == 'timeout' else 'cancelled'})")
             else:
-                who = rec.destination_node or dest.label
-                if waiter.reason == "connection_lost":  # the endpoint's 503 is local: nobody answered
-                    rec.status = None
-                    attempt_done("connection_lost", f"the connection to {who} closed before any final answer "
-                                                    "to the INVITE")
-                elif waiter.reason in ("timeout", "cancelled"):
-                    attempt_done(waiter.reason, f"no final answer from {who} "
-                                                f"({'Timer B, 64·T1' if waiter.reason == 'timeout' else 'cancelled'})")
-                else:
-                    attempt_done(_status_reason(waiter.status), f"{who} answered {waiter.status}")
+                attempt_done(_status_reason(waiter.status), f"{who} answered {waiter.status}")
             return False
         rec.outcome = "answered"
         attempt_done(None, None)
