@@ -52,7 +52,12 @@ async def test_a_destination_node_killed_mid_run(tmp_path, certs_base, port_offs
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             async def kill_later():
-                while "CUCM7-SUB1" not in runner.nodes or runner.nodes["CUCM7-SUB1"].invites_received < 2:
+                def answered_on_sub1() -> int:  # calls up on SUB1: its 200 was ACKed, so the caller saw it
+                    rt = runner.nodes.get("CUCM7-SUB1")
+                    return 0 if rt is None else sum(1 for c in rt.endpoint.calls.values()
+                                                    if c.role == "uas" and c.state == "confirmed")
+
+                while answered_on_sub1() < 2:
                     await trio.sleep(0.01)  # SUB1 has calls up
                 runner.nodes["CUCM7-SUB1"].stop()
                 killed_at.append(trio.current_time() - runner._t_start)
