@@ -164,10 +164,14 @@ def call_run(certs: Path, count: int, concurrency: int, extra: list[str], timeou
         cmd = PY + ["call", f"sip:8511001@{SERVER_ADDR}:{port}", "--from", "7131001",
                     *client_args(certs), "--count", str(count), "--concurrency", str(concurrency),
                     "--report", str(report), *extra]
+        cpu0 = cpu_seconds(server.pid)
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=ENV)
+        server_cpu = cpu_seconds(server.pid) - cpu0  # the server's share only: the calls, not its start-up
         data = json.loads(report.read_text())
         summary = data["summary"]
         return {"calls_per_s": summary["calls_per_s"], "answered": summary["answered"],
+                "server_cpu_s": round(server_cpu, 3),
+                "calls_per_server_cpu_s": round(summary["answered"] / server_cpu, 1) if server_cpu else None,
                 "failed": summary["failed"], "duration_s": summary["duration_s"],
                 "setup_ms": summary["setup_ms"], "rc": proc.returncode,
                 "tls_connections": len(data.get("connections", []))}

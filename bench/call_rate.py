@@ -78,13 +78,15 @@ def main() -> int:
     ok = [r for r in runs if r["failed"] == 0 and r["answered"] == a.count]
     rates = [r["calls_per_s"] for r in runs]
     s = c.summarise(rates)
+    # The server's capacity whoever the caller is: answered calls per second of the server's CPU.
+    capacity = c.summarise([r["calls_per_server_cpu_s"] for r in runs if r.get("calls_per_server_cpu_s")] or [0])
     sipp, sipp_data = sipp_tcp_line(a.count, a.concurrency)
     c.write("call_rate", {"metric": "calls/s, one persistent mutual-TLS connection", "target": 3000,
                           "count": a.count, "concurrency": a.concurrency, "summary": s, "runs": runs,
-                          "all_runs_zero_failures": len(ok) == len(runs), "sipp": sipp, "sipp_tcp": sipp_data})
+                          "all_runs_zero_failures": len(ok) == len(runs), "server_calls_per_cpu_s": capacity, "sipp": sipp, "sipp_tcp": sipp_data})
     print(f"call_rate: {c.fmt(s, 'calls/s')} — {a.count} calls, concurrency {a.concurrency}, one TLS connection, "
           f"{'0 failures' if len(ok) == len(runs) else 'FAILURES: ' + str([r['failed'] for r in runs])}; "
-          f"target ≥ 3000 | {sipp}")
+          f"target ≥ 3000 | server: {c.fmt(capacity, 'calls per server CPU-s')} | {sipp}")
     return 0
 
 
