@@ -70,18 +70,24 @@ def split_params(value: str) -> tuple[str, list[str]]:
     return parts[0].strip(), parts[1:]
 
 
+_BAD_PARAM_NAME = frozenset(' \t"<>,')
+
+
 def parse_params(parts: list[str]) -> dict[str, str | None]:
     """Generic params (RFC 3261 ``generic-param``): names lower-cased, ``name = value`` LWS allowed."""
     params: dict[str, str | None] = {}
     for part in parts:
         name, eq, val = part.partition("=")
         name = name.strip()
-        if not name or any(c in name for c in ' \t"<>,'):
+        if not name or not _BAD_PARAM_NAME.isdisjoint(name):
             raise ValueError(f"bad parameter {part.strip()!r}")
-        val = val.strip()
-        if eq and not val:
-            raise ValueError(f"parameter {name!r} has an empty value")
-        params[name.lower()] = val if eq else None
+        if eq:
+            val = val.strip()
+            if not val:
+                raise ValueError(f"parameter {name!r} has an empty value")
+            params[name.lower()] = val
+        else:
+            params[name.lower()] = None
     return params
 
 

@@ -73,63 +73,106 @@ def _name_key(name: str) -> tuple[str, str]:
     return hit
 
 
+for _n in (*_KNOWN, *COMPACT_FORMS):  # the usual spellings are never a miss
+    _name_key(_n)
+    _name_key(_n.lower())
+
+
 class Headers:
     """Ordered multi-map of header fields with case-insensitive names.
 
     Compact forms are expanded to full names when added. ``items()`` yields the fields as stored
     (one per header line); ``get_all`` additionally splits comma-separated values of list headers.
+
+    Stored as two parallel lists: ``_keys`` (normalised lower-case names, e.g. ``"call-id"`` for
+    ``i``/``CALL-ID``) and ``_fields`` (``(canonical name, value)``), so a lookup is one memoised
+    name normalisation plus a C-level ``list.index``.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_keys", "_fields")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()):
-        self._items: list[tuple[str, str, str]] = []  # (lower name, name, value)
-        for name, value in items:
-            self.add(name, value)
+        self._keys: list[str] = []
+        self._fields: list[tuple[str, str]] = []
+        if items:
+            cache = _NAME_CACHE
+            keys, fields = self._keys, self._fields
+            for name, value in items:
+                hit = cache.get(name) or _name_key(name)
+                keys.append(hit[0])
+                fields.append((hit[1], value))
+
+    @classmethod
+    def _make(cls, keys: list[str], fields: list[tuple[str, str]]) -> Headers:
+        """Adopt already-normalised lists (the parser's fast path; no copy)."""
+        h = cls.__new__(cls)
+        h._keys = keys
+        h._fields = fields
+        return h
+
+    @property
+    def _items(self) -> list[tuple[str, str, str]]:
+        """``(lower name, name, value)`` per field (the former storage; read-only view)."""
+        return [(k, n, v) for k, (n, v) in zip(self._keys, self._fields)]
 
     def add(self, name: str, value: str) -> None:
         """Append a field (after any existing ones of the same name)."""
-        key, name = _name_key(name)
-        self._items.append((key, name, value))
+        hit = _NAME_CACHE.get(name) or _name_key(name)
+        self._keys.append(hit[0])
+        self._fields.append((hit[1], value))
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of that name by one, at the position of the first (or at the end)."""
-        key, name = _name_key(name)
-        out: list[tuple[str, str, str]] = []
+        key, name = _NAME_CACHE.get(name) or _name_key(name)
+        keys: list[str] = []
+        fields: list[tuple[str, str]] = []
         placed = False
-        for item in self._items:
-            if item[0] == key:
+        for k, f in zip(self._keys, self._fields):
+            if k == key:
                 if not placed:
-                    out.append((key, name, value))
+                    keys.append(key)
+                    fields.append((name, value))
                     placed = True
             else:
-                out.append(item)
+                keys.append(k)
+                fields.append(f)
         if not placed:
-            out.append((key, name, value))
-        self._items = out
+            keys.append(key)
+            fields.append((name, value))
+        self._keys, self._fields = keys, fields
 
     def remove(self, name: str) -> None:
         """Remove every field of that name (no error if absent)."""
-        key = _name_key(name)[0]
-        self._items = [i for i in self._items if i[0] != key]
+        key = (_NAME_CACHE.get(name) or _name_key(name))[0]
+        if key not in self._keys:
+            return
+        pairs = [(k, f) for k, f in zip(self._keys, self._fields) if k != key]
+        self._keys = [k for k, _ in pairs]
+        self._fields = [f for _, f in pairs]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value (for list headers such as Via: the first comma-separated element)."""
-        key = _name_key(name)[0]
-        for k, _, v in self._items:
-            if k == key:
-                if key in MULTI_VALUE and ("," in v):
-                    return split_commas(v)[0]
-                return v
-        return default
+        key = (_NAME_CACHE.get(name) or _name_key(name))[0]
+        try:
+            v = self._fields[self._keys.index(key)][1]
+        except ValueError:
+            return default
+        if "," in v and key in MULTI_VALUE:
+            return split_commas(v)[0]
+        return v
 
     def get_all(self, name: str) -> list[str]:
         """Every value, in order; comma-separated values of list headers are split."""
-        key = _name_key(name)[0]
-        out: list[str] = []
+        key = (_NAME_CACHE.get(name) or _name_key(name))[0]
+        keys = self._keys
+        if key not in keys:
+            return []
+        fields = self._fields
         multi = key in MULTI_VALUE
-        for k, _, v in self._items:
+        out: list[str] = []
+        for i, k in enumerate(keys):
             if k == key:
+                v = fields[i][1]
                 if multi and "," in v:
                     out.extend(split_commas(v))
                 else:
@@ -138,30 +181,24 @@ class Headers:
 
     def items(self) -> list[tuple[str, str]]:
         """``(name, value)`` per stored field, in order."""
-        return [(n, v) for _, n, v in self._items]
+        return list(self._fields)
 
     def copy(self) -> Headers:
-        h = Headers()
-        h._items = list(self._items)
-        return h
+        return Headers._make(list(self._keys), list(self._fields))
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = _name_key(name)[0]
-        for item in self._items:
-            if item[0] == key:
-                return True
-        return False
+        return (_NAME_CACHE.get(name) or _name_key(name))[0] in self._keys
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self.items())
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._keys)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Headers) and self.items() == other.items()
+        return isinstance(other, Headers) and self._fields == other._fields
 
     def __repr__(self) -> str:
         return f"Headers({self.items()!r})"
@@ -205,10 +242,19 @@ class _Common:
         value = self.headers.get("CSeq")
         if value is None:
             raise ValueError("no CSeq header")
+        cache = self._parsed
+        if cache is not None:
+            hit = cache.get("CSeq")
+            if hit is not None and hit[0] == value:
+                return hit[1]
         parts = value.split()
         if len(parts) != 2 or not parts[0].isdigit():
             raise ValueError(f"bad CSeq {value!r}")
-        return int(parts[0]), parts[1]
+        result = (int(parts[0]), parts[1])
+        if cache is None:
+            cache = self._parsed = {}
+        cache["CSeq"] = (value, result)
+        return result
 
     @property
     def from_tag(self) -> str | None:
@@ -310,17 +356,21 @@ def serialise(msg: Message) -> bytes:
 
     Content-Length keeps its position if the headers have one, else it is written last.
     """
-    length = f"Content-Length: {len(msg.body)}"
-    lines = [msg.first_line]
-    placed = False
-    for key, name, value in msg.headers._items:
-        if key != "content-length":
-            lines.append(f"{name}: {value}")
-        elif not placed:  # keep its position; later duplicates are dropped
-            lines.append(length)
-            placed = True
-    if not placed:
+    body = msg.body
+    headers = msg.headers
+    length = f"Content-Length: {len(body)}"
+    if "content-length" not in headers._keys:  # the usual case: one join
+        lines = [f"{name}: {value}" for name, value in headers._fields]
         lines.append(length)
-    lines.append("")
-    lines.append("")
-    return "\r\n".join(lines).encode("utf-8", "surrogateescape") + msg.body
+    else:
+        lines = []
+        placed = False
+        for key, (name, value) in zip(headers._keys, headers._fields):
+            if key != "content-length":
+                lines.append(f"{name}: {value}")
+            elif not placed:  # keep its position; later duplicates are dropped
+                lines.append(length)
+                placed = True
+    text = f"{msg.first_line}\r\n" + "\r\n".join(lines) + "\r\n\r\n"
+    data = text.encode("utf-8", "surrogateescape")
+    return data + body if body else data

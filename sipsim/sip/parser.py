@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .headers import parse_name_addr, parse_via
-from .message import Headers, Message, Request, Response
+from .message import Headers, Message, Request, Response, _name_key
 
 __all__ = [
     "Limits",
@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 MANDATORY_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
+_MANDATORY_KEYS = tuple((name, name.lower()) for name in MANDATORY_HEADERS)
 _TOKEN_SEPARATORS = frozenset('()<>@,;:\\"/[]?={} \t\r\n')
 _MAX_CSEQ = 2**31  # RFC 3261 §8.1.1.5: the sequence number MUST be less than 2**31
 
@@ -99,7 +100,7 @@ class TooManyHeaders(SipParseError):
         super().__init__("too_many_headers", detail, 400, **kw)
 
 
-def _parse_head(block: bytes, limits: Limits) -> tuple[str, Headers, SipParseError | None]:
+def _parse_head(block: bytes | bytearray, limits: Limits) -> tuple[str, Headers, SipParseError | None]:
     """Start line and header fields of a header block (without the final empty line).
 
     Limit violations raise at once (fatal). Syntax problems are returned as the third element so
@@ -113,7 +114,49 @@ def _parse_head(block: bytes, limits: Limits) -> tuple[str, Headers, SipParseErr
                     f"{what} is {len(raw)} bytes, over the limit of {limits.max_line_bytes}",
                     fatal=True,
                 )
-    lines = block.decode("utf-8", "surrogateescape").split("\r\n")
+    text = block.decode("utf-8", "surrogateescape")
+    lines = text.split("\r\n")
+    start = lines[0]
+    if len(lines) <= limits.max_headers + 1 and "\r\n " not in text and "\r\n\t" not in text:
+        # Fast path: no folded lines and no more fields than allowed. Field names seen before are
+        # looked up once (validated + normalised); anything unusual falls back to the full loop
+        # below, which produces the errors.
+        keys: list[str] = []
+        fields: list[tuple[str, str]] = []
+        known = _FIELD_NAMES
+        for line in lines[1:]:
+            raw, colon, value = line.partition(":")
+            hit = known.get(raw)
+            if hit is None:
+                hit = _field_name(raw) if colon else None
+                if hit is None:
+                    break
+            elif not colon:
+                break
+            keys.append(hit[0])
+            fields.append((hit[1], value.strip(" \t")))
+        else:
+            return start, Headers._make(keys, fields), None
+    return _parse_head_slow(lines, limits)
+
+
+#: raw field name (as received, before the colon) → (key, canonical name), for valid names only
+_FIELD_NAMES: dict[str, tuple[str, str]] = {}
+
+
+def _field_name(raw: str) -> tuple[str, str] | None:
+    """Validate and normalise a raw field name; None when it is not a token (the slow path says why)."""
+    cand = raw.rstrip(" \t")
+    if not cand or not _TOKEN_SEPARATORS.isdisjoint(cand):
+        return None
+    hit = _name_key(cand)
+    if len(_FIELD_NAMES) < 4096:
+        _FIELD_NAMES[raw] = hit
+    return hit
+
+
+def _parse_head_slow(lines: list[str], limits: Limits) -> tuple[str, Headers, SipParseError | None]:
+    """The general loop: folded lines, bad field names (reported), too many fields (raised)."""
     start = lines[0]
     headers = Headers()
     error: SipParseError | None = None
@@ -153,10 +196,17 @@ def _parse_head(block: bytes, limits: Limits) -> tuple[str, Headers, SipParseErr
 
 
 def _content_length(headers: Headers, start: str) -> int | None:
-    values = headers.get_all("Content-Length")
-    if not values:
+    keys = headers._keys
+    n = keys.count("content-length")
+    if n == 0:
         return None
-    texts = {v.strip() for v in values}
+    if n == 1:
+        text = headers._fields[keys.index("content-length")][1].strip()
+        if text.isdigit() and text.isascii():
+            return int(text)
+        texts = {text}
+    else:
+        texts = {v.strip() for v in headers.get_all("Content-Length")}
     if len(texts) > 1:
         raise SipParseError(
             "bad_content_length",
@@ -203,11 +253,12 @@ def _build(start: str, headers: Headers, body: bytes) -> Message:
         if len(code) != 3 or not code.isdigit() or not code.isascii() or not 100 <= int(code) <= 699:
             raise fail("bad_start_line", f"status line {start[:80]!r} has no 3-digit status code")
         msg = Response(int(code), bits[2] if len(bits) > 2 else "", headers, body)
-    present = {item[0] for item in headers._items}
-    for name in MANDATORY_HEADERS:
-        if name.lower() not in present:
+    keys = headers._keys
+    fields = headers._fields
+    for name, key in _MANDATORY_KEYS:
+        if key not in keys:
             raise fail("missing_header", f"the message has no {name} header")
-    cseq = headers.get("CSeq") or ""
+    cseq = fields[keys.index("cseq")][1]
     cbits = cseq.split()
     if (
         len(cbits) != 2
@@ -217,18 +268,24 @@ def _build(start: str, headers: Headers, body: bytes) -> Message:
         or not _TOKEN_SEPARATORS.isdisjoint(cbits[1])
     ):
         raise fail("bad_cseq", f"CSeq {cseq[:60]!r} is not 'number METHOD' with number < 2**31")
-    if isinstance(msg, Request) and cbits[1] != msg.method:
+    if request and cbits[1] != msg.method:
         raise fail("bad_cseq", f"CSeq method {cbits[1]!r} does not match request method {msg.method!r}")
-    parsed: dict[str, tuple] = {}  # what was validated, kept on the message (Message.parsed_header)
+    # What was validated is kept on the message (Message.parsed_header, .cseq).
+    parsed: dict[str, tuple] = {"CSeq": (cseq, (int(cbits[0]), cbits[1]))}
     try:
-        for via in headers.get_all("Via"):
-            top = parse_via(via)
-            if not parsed:
-                parsed["Via"] = (via, top)
+        if keys.count("via") == 1 and "," not in (via := fields[keys.index("via")][1]):
+            parsed["Via"] = (via, parse_via(via))  # the usual case: one Via field, one value
+        else:
+            first = True
+            for via in headers.get_all("Via"):
+                top = parse_via(via)
+                if first:
+                    parsed["Via"] = (via, top)
+                    first = False
     except ValueError as e:
         raise fail("bad_via", f"a Via header is malformed ({e})") from None
-    for name in ("From", "To"):
-        value = headers.get(name) or ""
+    for name, key in (("From", "from"), ("To", "to")):
+        value = fields[keys.index(key)][1]
         try:
             parsed[name] = (value, parse_name_addr(value))
         except ValueError as e:
@@ -277,12 +334,14 @@ class MessageReader:
 
     def _next(self) -> Message | None:
         buf = self._buf
+        if not buf:
+            return None
         limits = self.limits
         if self._pending is None:
-            i = 0
-            while buf.startswith(b"\r\n", i):
-                i += 2
-            if i:
+            if buf.startswith(b"\r\n"):
+                i = 2
+                while buf.startswith(b"\r\n", i):
+                    i += 2
                 self.keepalives += i // 2
                 del buf[:i]
                 self._scan = 0
@@ -298,7 +357,7 @@ class MessageReader:
                     f"the header block is {head_len} bytes, over the limit of {limits.max_message_bytes}",
                     fatal=True,
                 )
-            start, headers, error = _parse_head(bytes(buf[:end]), limits)
+            start, headers, error = _parse_head(buf[:end], limits)
             length = _content_length(headers, start)
             if length is None:
                 raise SipParseError(
@@ -316,7 +375,7 @@ class MessageReader:
         total = head_len + length
         if len(buf) < total:
             return None
-        body = bytes(buf[head_len:total])
+        body = bytes(buf[head_len:total]) if length else b""
         del buf[:total]
         self._pending = None
         if error is not None:

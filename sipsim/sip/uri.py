@@ -43,6 +43,9 @@ class SipUri:
         return "".join(out)
 
 
+_BAD_HOST = frozenset(" \t<>\"@;,")
+
+
 def split_hostport(text: str) -> tuple[str, int | None]:
     """``"host:5061"`` → ``("host", 5061)``; ``"[::1]:5061"`` keeps the brackets. Raises ValueError."""
     text = text.strip()
@@ -62,7 +65,7 @@ def split_hostport(text: str) -> tuple[str, int | None]:
             port_text = ""
         elif not port_text:
             raise ValueError(f"empty port in {text!r}")
-    if not host or any(c in host for c in " \t<>\"@;,"):
+    if not host or not _BAD_HOST.isdisjoint(host):
         raise ValueError(f"bad host in {text!r}")
     if not port_text:
         return host, None
