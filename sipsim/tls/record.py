@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .certinfo import CertInfo
 from .transcript import Flight, format_transcript
@@ -20,8 +21,6 @@ class ConnectionRecord:
     cipher: str | None = None                  # OpenSSL name: "AES128-SHA", "TLS_AES_256_GCM_SHA384"
     peer_chain: list[CertInfo] = field(default_factory=list)   # leaf first, as the peer sent it
     local_chain: list[CertInfo] = field(default_factory=list)  # what we present, leaf first
-    transcript: list[Flight] = field(default_factory=list)
-    transcript_truncated: bool = False
     alert_sent: str | None = None              # first alert other than close_notify: "unknown_ca"
     alert_received: str | None = None
     close_notify_sent: bool = False
@@ -33,6 +32,37 @@ class ConnectionRecord:
     verify_errors: list[dict] = field(default_factory=list)  # {"errnum","depth","text","subject"}
     openssl_errors: list[str] = field(default_factory=list)
     peer_subject_ok: bool | None = None        # peer_check verdict (None = not checked)
+    # the transcript: a TranscriptBuilder naming flights when they are read (see `transcript`),
+    # or a plain list once assigned
+    _tx: Any = field(default=None, repr=False, compare=False)
+    _flights: list | None = field(default=None, repr=False)
+    _truncated: bool = field(default=False, repr=False)
+
+    @property
+    def transcript(self) -> list[Flight]:
+        """Flights of this connection, named on first read (sipsim.tls.transcript)."""
+        tx = self._tx
+        if tx is not None:
+            return tx.flights
+        if self._flights is None:
+            self._flights = []
+        return self._flights
+
+    @transcript.setter
+    def transcript(self, flights: list[Flight]) -> None:
+        self._tx = None
+        self._flights = flights
+
+    @property
+    def transcript_truncated(self) -> bool:
+        tx = self._tx
+        return tx.truncated if tx is not None else self._truncated
+
+    @transcript_truncated.setter
+    def transcript_truncated(self, value: bool) -> None:
+        if self._tx is not None:
+            raise AttributeError("transcript_truncated follows the live transcript")
+        self._truncated = value
 
     @property
     def ok(self) -> bool:

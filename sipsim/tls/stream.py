@@ -42,14 +42,53 @@ WRITE_CHUNK = 256 * 1024
 
 X509_V_ERR_CERT_REJECTED = 28
 _MODE_RELEASE_BUFFERS = getattr(SSL, "MODE_RELEASE_BUFFERS", 0x10)
+_CB_ALERT = SSL.SSL_CB_ALERT
+_CB_WRITE = SSL.SSL_CB_WRITE
+_CB_LOOP = SSL.SSL_CB_LOOP
+_SSL_ERROR_WANT_READ = _lib.SSL_ERROR_WANT_READ
+_NULL = _ffi.NULL
+#: OpenSSL's state strings are static: decoded once per process, keyed by their address
+_STATE_STRINGS: dict = {}
+#: one receive buffer for every connection (trio runs one task at a time; the bytes are copied out)
+_READ_BUF = _ffi.new("char[]", RECEIVE_SIZE)
 # verify errors that mean "this chain does not lead to a certificate we trust"
 _UNTRUSTED = {2, 7, 18, 19, 20, 21, 24, 27, 32}
+
+
+_WANT_READ = object()     # what our own OpenSSL calls return instead of raising WantReadError
 
 
 class _State(enum.Enum):
     OK = "ok"
     BROKEN = "broken"
     CLOSED = "closed"
+
+
+class _Mutex:
+    """A FIFO lock that costs nothing when nobody waits: no checkpoint on an uncontended acquire (the
+    transport operation that follows is the checkpoint), and no ParkingLot until a task must wait.
+    Ownership is handed to the next waiter on release, so the order is strict FIFO."""
+
+    __slots__ = ("locked", "_lot")
+
+    def __init__(self):
+        self.locked = False
+        self._lot: trio.lowlevel.ParkingLot | None = None
+
+    async def acquire(self) -> None:
+        if not self.locked:
+            self.locked = True
+            return
+        if self._lot is None:
+            self._lot = trio.lowlevel.ParkingLot()
+        await self._lot.park()        # woken by release(), which leaves us the lock
+
+    def release(self) -> None:
+        lot = self._lot
+        if lot:
+            lot.unpark()
+        else:
+            self.locked = False
 
 
 class _Conflict:
@@ -95,6 +134,28 @@ def _der(cert: crypto.X509) -> bytes:
     return crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
 
 
+def _der_of(x509_ptr) -> bytes:
+    """DER of an ``X509 *`` (no pyOpenSSL wrapper, no reference taken)."""
+    bio = _lib.BIO_new(_lib.BIO_s_mem())
+    try:
+        if not _lib.i2d_X509_bio(bio, x509_ptr):
+            return b""
+        pp = _ffi.new("char **")
+        n = _lib.BIO_get_mem_data(bio, pp)
+        return _ffi.buffer(pp[0], n)[:]
+    finally:
+        _lib.BIO_free(bio)
+
+
+def _state_string(ptr) -> str:
+    text = _STATE_STRINGS.get(ptr)
+    if text is None:
+        text = _ffi.string(ptr).decode("ascii", "replace")
+        if len(_STATE_STRINGS) < 4096:
+            _STATE_STRINGS[ptr] = text
+    return text
+
+
 def _addr(addr) -> str:
     host, port = addr[0], addr[1]
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
@@ -105,8 +166,9 @@ class TLSStream(trio.abc.Stream):
 
     # no per-instance __dict__: thousands of idle connections (docs/performance.md)
     __slots__ = ("transport_stream", "context", "server_side", "peer_check", "keylog", "wire_tap", "_info",
-                 "handshake_timeout", "_t0", "record", "_tx", "_verify_cb", "_conn", "_state", "_send_conflict",
-                 "_recv_conflict", "_inner_send_lock", "_inner_recv_lock", "_recv_count", "_received_total", "_eof",
+                 "handshake_timeout", "_t0", "record", "_tx", "_verify_cb", "_info_cb", "_conn", "_ssl", "_state",
+                 "_send_conflict", "_recv_conflict", "_inner_send_lock", "_inner_recv_lock", "_recv_count",
+                 "_received_total", "_eof",
                  "_handshake_started", "_handshake_done", "_handshake_event", "_failure", "_hs_start",
                  "_verify_errors", "_chain_seen", "_peer_check_msg", "_peer_checked", "_callback_problem",
                  "_alert_sent_code", "_alert_received_code", "_timed_out", "__weakref__")
@@ -151,14 +213,17 @@ class TLSStream(trio.abc.Stream):
             self.record.local_chain = list(info.local_chain)
             if server_side:
                 self.record.ca_names = list(info.ca_names)
-        self._tx = TranscriptBuilder(lambda: (trio.current_time() - self._t0) * 1000.0)
-        self.record.transcript = self._tx.flights
+        self._tx = TranscriptBuilder(self._clock_ms)
+        self.record._tx = self._tx        # flights are named when the record's transcript is read
 
         conn = SSL.Connection(context, None)
+        ssl = self._ssl = conn._ssl
         # Free OpenSSL's read/write buffers while the connection is idle (tens of kB each).
-        _lib.SSL_set_mode(conn._ssl, _MODE_RELEASE_BUFFERS)
+        _lib.SSL_set_mode(ssl, _MODE_RELEASE_BUFFERS)
         conn.set_app_data(self)
-        conn.set_info_callback(self._on_info)
+        # Our info callback at the C level (no pyOpenSSL wrapper and reverse lookup per call).
+        self._info_cb = _ffi.callback("void (*)(const SSL *, int, int)", self._on_info)
+        _lib.SSL_set_info_callback(ssl, self._info_cb)
         if server_side:
             conn.set_accept_state()
         else:
@@ -168,20 +233,20 @@ class TLSStream(trio.abc.Stream):
         # Our own verify callback at the C level, so that a peer_check rejection can set
         # X509_V_ERR_CERT_REJECTED (→ bad_certificate alert) on the store context.
         self._verify_cb = _ffi.callback("int (*)(int, X509_STORE_CTX *)", self._on_verify)
-        _lib.SSL_set_verify(conn._ssl, context.get_verify_mode(), self._verify_cb)
+        _lib.SSL_set_verify(ssl, context.get_verify_mode(), self._verify_cb)
         self._conn = conn
 
         self._state = _State.OK
         self._send_conflict = _Conflict("another task is sending on this TLSStream")
         self._recv_conflict = _Conflict("another task is receiving on this TLSStream")
-        self._inner_send_lock = trio.StrictFIFOLock()
-        self._inner_recv_lock = trio.Lock()
+        self._inner_send_lock = _Mutex()
+        self._inner_recv_lock = _Mutex()
         self._recv_count = 0
         self._received_total = 0      # bytes fed into OpenSSL
         self._eof = False
         self._handshake_started = False
         self._handshake_done = False
-        self._handshake_event = trio.Event()
+        self._handshake_event: trio.Event | None = None   # made when a second task waits
         self._failure: TLSFailure | None = None
         self._hs_start: float | None = None
         # evidence for reasons
@@ -195,11 +260,16 @@ class TLSStream(trio.abc.Stream):
         self._timed_out = False
 
     # ------------------------------------------------------------------ OpenSSL callbacks
-    def _on_info(self, conn, where: int, ret: int) -> None:
+    def _clock_ms(self) -> float:
+        return (trio.current_time() - self._t0) * 1000.0
+
+    def _on_info(self, ssl, where: int, ret: int) -> None:
         try:
-            if where & SSL.SSL_CB_ALERT:
+            if where & _CB_LOOP:
+                self._tx.on_state(_state_string(_lib.SSL_state_string_long(ssl)))
+            elif where & _CB_ALERT:
                 level, desc = (ret >> 8) & 0xFF, ret & 0xFF
-                direction = SENT if where & SSL.SSL_CB_WRITE else RECEIVED
+                direction = SENT if where & _CB_WRITE else RECEIVED
                 self._tx.on_alert(direction, level, desc)
                 if desc == 0:
                     if direction == SENT:
@@ -212,8 +282,6 @@ class TLSStream(trio.abc.Stream):
                 elif direction == RECEIVED and self._alert_received_code is None:
                     self._alert_received_code = desc
                     self.record.alert_received = alert_snake(desc)
-            elif where & SSL.SSL_CB_LOOP:
-                self._tx.on_state(conn.get_state_string().decode("ascii", "replace"))
         except Exception as exc:  # never let a callback raise into OpenSSL
             self._callback_problem = exc
 
@@ -223,9 +291,8 @@ class TLSStream(trio.abc.Stream):
             errnum = _lib.X509_STORE_CTX_get_error(store_ctx)
             depth = _lib.X509_STORE_CTX_get_error_depth(store_ctx)
             ci = None
-            if x != _ffi.NULL:
-                _lib.X509_up_ref(x)
-                ci = CertInfo.from_der(_der(crypto.X509._from_raw_x509_ptr(x)))
+            if x != _NULL:
+                ci = CertInfo.from_der(_der_of(x))
                 self._chain_seen.setdefault(depth, ci)
             if not ok:
                 self._verify_errors.append((errnum, depth, ci))
@@ -265,24 +332,38 @@ class TLSStream(trio.abc.Stream):
         raise trio.ClosedResourceError("the TLS connection is closed")
 
     def _drain_outgoing(self) -> bytes:
-        out = bytearray()
-        while True:
-            try:
-                chunk = self._conn.bio_read(1 << 20)
-            except SSL.WantReadError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return bytes(out)
+        """Everything OpenSSL wrote into its outgoing memory BIO, in one read."""
+        bio = self._conn._from_ssl
+        n = _lib.BIO_get_mem_data(bio, _NULL)
+        if n <= 0:
+            return b""
+        buf = _READ_BUF if n <= RECEIVE_SIZE else _ffi.new("char[]", n)
+        got = _lib.BIO_read(bio, buf, n)
+        return _ffi.buffer(buf, got)[:] if got > 0 else b""
 
     def _after_call(self) -> None:
         # How much of what we fed in has OpenSSL consumed? (memory BIO length)
-        try:
-            left = _lib.BIO_get_mem_data(self._conn._into_ssl, _ffi.NULL)
-        except Exception:
-            left = 0
-        self._tx.resolve_received(self._received_total - max(0, int(left)))
+        left = _lib.BIO_get_mem_data(self._conn._into_ssl, _NULL)
+        self._tx.resolve_received(self._received_total - (left if left > 0 else 0))
+
+    def _ssl_do_handshake(self) -> None:
+        ssl = self._ssl
+        result = _lib.SSL_do_handshake(ssl)
+        if result <= 0:
+            if _lib.SSL_get_error(ssl, result) == _SSL_ERROR_WANT_READ:
+                return _WANT_READ
+            self._conn._raise_ssl_error(ssl, result)
+        return None
+
+    def _ssl_recv(self, max_bytes: int) -> bytes:
+        ssl = self._ssl
+        n = max_bytes if max_bytes < RECEIVE_SIZE else RECEIVE_SIZE
+        result = _lib.SSL_read(ssl, _READ_BUF, n)
+        if result <= 0:
+            if _lib.SSL_get_error(ssl, result) == _SSL_ERROR_WANT_READ:
+                return _WANT_READ
+            self._conn._raise_ssl_error(ssl, result)
+        return _ffi.buffer(_READ_BUF, result)[:]
 
     async def _transport_send(self, data: bytes) -> None:
         self._tx.on_wire(SENT, data)
@@ -291,16 +372,25 @@ class TLSStream(trio.abc.Stream):
         await self.transport_stream.send_all(data)
 
     async def _retry(self, fn, *args, ignore_want_read: bool = False, is_read: bool = False):
+        """Call OpenSSL until ``fn`` finishes: after each call send what it wrote (one send_all),
+        and when it wants more input receive once and feed it in (the send and the receive of one
+        round in the same pass: OpenSSL has nothing new to say before new input arrives)."""
         await trio.lowlevel.checkpoint_if_cancelled()
         yielded = False
-        finished = False
+        tx = self._tx
         ret = None
-        while not finished:
+        while True:
             want_read = False
+            finished = False
             error: BaseException | None = None
-            self._tx.begin_call()
+            tx.begin_call()
             try:
                 ret = fn(*args)
+                if ret is _WANT_READ:
+                    ret = None
+                    want_read = True
+                else:
+                    finished = True
             except SSL.WantReadError:
                 want_read = True
             except SSL.ZeroReturnError:
@@ -308,12 +398,11 @@ class TLSStream(trio.abc.Stream):
                 finished = True
             except SSL.Error as exc:      # includes SysCallError (unexpected EOF)
                 error = exc
-            else:
-                finished = True
             self._after_call()
             if ignore_want_read:
                 want_read = False
                 finished = True
+            recv_count = self._recv_count
             to_send = self._drain_outgoing()
             if error is not None:
                 if is_read and self._handshake_done and self._eof and self._alert_received_code is None:
@@ -326,17 +415,23 @@ class TLSStream(trio.abc.Stream):
                     await self._send_best_effort(to_send)
                 raise self._make_failure(error)
             if to_send:
-                async with self._inner_send_lock:
-                    yielded = True
-                    try:
-                        await self._transport_send(to_send)
-                    except BaseException:
-                        self._state = _State.BROKEN
-                        raise
-            elif want_read:
-                recv_count = self._recv_count
-                async with self._inner_recv_lock:
-                    yielded = True
+                lock = self._inner_send_lock
+                await lock.acquire()
+                yielded = True
+                try:
+                    await self._transport_send(to_send)
+                except BaseException:
+                    self._state = _State.BROKEN
+                    raise
+                finally:
+                    lock.release()
+            if finished:
+                break
+            if want_read:
+                lock = self._inner_recv_lock
+                await lock.acquire()
+                yielded = True
+                try:
                     if recv_count == self._recv_count:
                         try:
                             data = await self.transport_stream.receive_some(RECEIVE_SIZE)
@@ -350,10 +445,12 @@ class TLSStream(trio.abc.Stream):
                             data = bytes(data)
                             if self.wire_tap is not None:
                                 self.wire_tap(RECEIVED, data, time.time())
-                            self._tx.on_wire(RECEIVED, data)
+                            tx.on_wire(RECEIVED, data)
                             self._conn.bio_write(data)
                             self._received_total += len(data)
                         self._recv_count += 1
+                finally:
+                    lock.release()
         if not yielded:
             await trio.lowlevel.cancel_shielded_checkpoint()
         return ret
@@ -361,8 +458,11 @@ class TLSStream(trio.abc.Stream):
     async def _send_best_effort(self, data: bytes) -> None:
         with trio.move_on_after(2.0):
             try:
-                async with self._inner_send_lock:
+                await self._inner_send_lock.acquire()
+                try:
                     await self._transport_send(data)
+                finally:
+                    self._inner_send_lock.release()
             except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError, OSError):
                 pass
 
@@ -375,6 +475,8 @@ class TLSStream(trio.abc.Stream):
             await trio.lowlevel.checkpoint()
             return
         if self._handshake_started:
+            if self._handshake_event is None:
+                self._handshake_event = trio.Event()
             await self._handshake_event.wait()
             if self._failure is not None:
                 raise self._failure
@@ -386,7 +488,7 @@ class TLSStream(trio.abc.Stream):
         try:
             try:
                 with trio.fail_after(self.handshake_timeout):
-                    await self._retry(self._conn.do_handshake)
+                    await self._retry(self._ssl_do_handshake)
             except trio.TooSlowError:
                 self._state = _State.BROKEN
                 self._timed_out = True
@@ -400,11 +502,13 @@ class TLSStream(trio.abc.Stream):
             self._handshake_done = True
             self._tx.handshake_done = True
             self._fill_success()
+            self._trim()
         except BaseException:
             self._state = _State.BROKEN
             raise
         finally:
-            self._handshake_event.set()
+            if self._handshake_event is not None:
+                self._handshake_event.set()
 
     async def _ensure_handshake(self) -> None:
         if not self._handshake_done:
@@ -432,18 +536,23 @@ class TLSStream(trio.abc.Stream):
 
     def _peer_chain(self) -> list[CertInfo]:
         # DER straight from OpenSSL: CertInfo.from_der parses a certificate once per process
-        try:
-            leaf = self._conn.get_peer_certificate()
-            chain = self._conn.get_peer_cert_chain() or []
-        except Exception:
-            leaf, chain = None, []
         out = []
-        if leaf is not None:
-            out.append(CertInfo.from_der(_der(leaf)))
-        for c in chain:
-            ci = CertInfo.from_der(_der(c))
-            if not out or ci.sha256 != out[0].sha256:
-                out.append(ci)
+        try:
+            ssl = self._ssl
+            leaf = _lib.SSL_get_peer_certificate(ssl)      # a new reference
+            if leaf != _NULL:
+                try:
+                    out.append(CertInfo.from_der(_der_of(leaf)))
+                finally:
+                    _lib.X509_free(leaf)
+            chain = _lib.SSL_get_peer_cert_chain(ssl)      # borrowed
+            if chain != _NULL:
+                for i in range(_lib.sk_X509_num(chain)):
+                    ci = CertInfo.from_der(_der_of(_lib.sk_X509_value(chain, i)))
+                    if not out or ci.sha256 != out[0].sha256:
+                        out.append(ci)
+        except Exception:
+            out = []
         if not out and self._chain_seen:
             out = [self._chain_seen[d] for d in sorted(self._chain_seen)]
         return out
@@ -455,7 +564,33 @@ class TLSStream(trio.abc.Stream):
             return []
 
     def _sync_record(self) -> None:
-        self.record.transcript_truncated = self._tx.truncated
+        pass              # the record reads the live transcript (ConnectionRecord.transcript)
+
+    def _trim(self) -> None:
+        """After a successful handshake: let go of what only the handshake needed. OpenSSL's memory
+        BIOs keep the capacity of the largest flight they held (a certificate flight: several kB
+        each), so both are replaced by fresh ones (any received bytes not yet consumed move over)."""
+        self.peer_check = None
+        conn = self._conn
+        try:
+            old_in = conn._into_ssl
+            pp = _ffi.new("char **")
+            left = _lib.BIO_get_mem_data(old_in, pp)
+            pending = _ffi.buffer(pp[0], left)[:] if left > 0 else b""
+            new_in = _lib.BIO_new(_lib.BIO_s_mem())
+            new_out = _lib.BIO_new(_lib.BIO_s_mem())
+            if new_in == _NULL or new_out == _NULL:
+                if new_in != _NULL:
+                    _lib.BIO_free(new_in)
+                if new_out != _NULL:
+                    _lib.BIO_free(new_out)
+                return
+            if pending:
+                _lib.BIO_write(new_in, pending, len(pending))
+            _lib.SSL_set_bio(self._ssl, new_in, new_out)     # frees the old pair
+            conn._into_ssl, conn._from_ssl = new_in, new_out
+        except Exception as exc:  # keep the connection as it is
+            self._callback_problem = exc
 
     # ------------------------------------------------------------------ failure reasons
     def _who(self) -> str:
@@ -674,14 +809,17 @@ class TLSStream(trio.abc.Stream):
                 max_bytes = RECEIVE_SIZE
             elif max_bytes < 1:
                 raise ValueError("max_bytes must be >= 1")
-            data = await self._retry(self._conn.recv, max_bytes, is_read=True)
+            data = await self._retry(self._ssl_recv, max_bytes, is_read=True)
             return data or b""
 
     async def wait_send_all_might_not_block(self) -> None:
         with self._send_conflict:
             self._check_status()
-            async with self._inner_send_lock:
+            await self._inner_send_lock.acquire()
+            try:
                 await self.transport_stream.wait_send_all_might_not_block()
+            finally:
+                self._inner_send_lock.release()
 
     async def aclose(self) -> None:
         """Send close_notify (best effort, when the handshake completed) and close the transport."""

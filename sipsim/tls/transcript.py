@@ -24,7 +24,6 @@ Encrypted records left unnamed (a failed handshake) get Wireshark's "Encrypted H
 from __future__ import annotations
 
 import re
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -161,7 +160,7 @@ def state_message(state: str) -> tuple[str, str] | None:
     return (SENT if op == "write" else RECEIVED, name)
 
 
-@dataclass
+@dataclass(slots=True)
 class Flight:
     direction: str               # "sent" | "received"
     t_ms: float                  # since the connection started
@@ -201,42 +200,126 @@ def looks_like_tls(data: bytes) -> bool:
     return len(data) < 2 or data[1] == 3
 
 
-@dataclass
-class _Rec:
-    ctype: int
-    end: int                          # absolute offset of the record's end in its direction
-    encrypted: bool
-    names: list[str] | None           # cleartext: parsed names; None: to be named
-    flight: Flight | None
+# ---- the builder ---------------------------------------------------------------------------------
+# While the connection runs, the builder only logs compact facts, cheaply: message names from
+# OpenSSL's state callback (already de-duplicated, as shared tuples), alerts, how many received bytes
+# OpenSSL has consumed, and per chunk of wire bytes its direction, length, time (when it starts a
+# flight) and the TLS records it completes, already split (content type, end offset, encrypted,
+# cleartext message names) — wire bytes are not kept. Flights are named (the log replayed through
+# `_Namer`) only when someone reads them, or when the log grows long.
+
+_MALFORMED = "Malformed TLS record"
+_HS_DONE = object()        # log entry: the handshake completed
+_FINISH = object()         # log entry: name whatever is left
+_CCS_NAMES = ("Change Cipher Spec",)
+_HEARTBEAT_NAMES = ("Heartbeat",)
+_ALERT_NAMES = ("Alert",)
+_MAX_LOG = 256             # replay the log into flights past this many entries
+_STATE_CACHE: dict[str, tuple[str, str] | None] = {}
 
 
-class _Dir:
-    def __init__(self, direction: str):
-        self.direction = direction
-        self.buf = bytearray()         # bytes not yet split into records
-        self.offset = 0                # absolute offset of buf[0]
-        self.total = 0                 # bytes seen
-        self.hs_buf = bytearray()      # cleartext handshake bytes not yet a whole message
-        self.ccs = False               # Change Cipher Spec seen → later 21/22 records are encrypted
-        self.broken = False            # not TLS (or garbage): stop parsing
+def _queued_name(state: str) -> tuple[str, str] | None:
+    """(direction, name) to queue for an OpenSSL state string, or None (not a message, or CCS)."""
+    try:
+        return _STATE_CACHE[state]
+    except KeyError:
+        pass
+    msg = state_message(state)
+    if msg is not None and msg[1] == "Change Cipher Spec":     # always a cleartext record of its own
+        msg = None
+    if len(_STATE_CACHE) < 4096:
+        _STATE_CACHE[state] = msg
+    return msg
+
+
+class _Splitter:
+    """Record splitting state of one direction (runs as the bytes go by)."""
+
+    __slots__ = ("buf", "offset", "total", "hs_buf", "ccs", "broken", "first_bytes")
+
+    def __init__(self):
+        self.buf = b""             # bytes not yet split into records
+        self.offset = 0            # absolute offset of the end of the last whole record
+        self.total = 0             # bytes seen
+        self.hs_buf = b""          # cleartext handshake bytes not yet a whole message
+        self.ccs = False           # Change Cipher Spec seen → later 21/22 records are encrypted
+        self.broken = False        # not TLS (or garbage): stop parsing
         self.first_bytes = b""
-        self.queue: deque[str] = deque()   # names from OpenSSL's info callback
-        self.pending: deque[_Rec] = deque()
-        self.seen: list[str] = []          # every message named so far, in order
+
+    def split(self, data) -> list:
+        """Record facts ``(ctype, end, encrypted, names | None)`` completed by ``data`` (and
+        `_MALFORMED` last if the stream stops being TLS)."""
+        buf = self.buf + data if self.buf else data
+        n = len(buf)
+        pos = 0
+        out = []
+        while n - pos >= 5:
+            ctype = buf[pos]
+            length = (buf[pos + 3] << 8) | buf[pos + 4]
+            if ctype not in _CONTENT_TYPES or buf[pos + 1] != 3 or length > _MAX_RECORD:
+                self.broken = True
+                self.buf = b""
+                out.append(_MALFORMED)
+                return out
+            end = pos + 5 + length
+            if end > n:
+                break
+            self.offset += 5 + length
+            out.append(self._fact(ctype, buf, pos + 5, end))
+            pos = end
+        self.buf = bytes(buf[pos:]) if pos < n else b""
+        return out
+
+    def _fact(self, ctype: int, buf, start: int, end: int) -> tuple:
+        if ctype == 23:
+            return (23, self.offset, True, None)
+        if ctype == 20:
+            self.ccs = True
+            return (20, self.offset, False, _CCS_NAMES)
+        if ctype == 24:
+            return (24, self.offset, self.ccs, _HEARTBEAT_NAMES)
+        if self.ccs:
+            return (ctype, self.offset, True, None)
+        if ctype == 21:
+            if end - start >= 2:
+                return (21, self.offset, False, (alert_message(buf[start], buf[start + 1]),))
+            return (21, self.offset, False, _ALERT_NAMES)
+        # cleartext handshake: whole messages completed by this record
+        hs = self.hs_buf + buf[start:end] if self.hs_buf else bytes(buf[start:end])
+        names = []
+        p, n = 0, len(hs)
+        while n - p >= 4:
+            mlen = int.from_bytes(hs[p + 1:p + 4], "big")
+            if n - p < 4 + mlen:
+                break
+            mtype = hs[p]
+            name = HANDSHAKE_TYPES.get(mtype) or f"Handshake Type {mtype}"
+            if mtype == 2 and hs[p + 6:p + 38] == _HRR_RANDOM:
+                name = "Hello Retry Request"
+            names.append(name)
+            p += 4 + mlen
+        self.hs_buf = hs[p:] if p < n else b""
+        return (ctype, self.offset, False, tuple(names))
 
 
 class TranscriptBuilder:
     """Accumulates `Flight`s for one connection (see the module docstring)."""
 
+    __slots__ = ("_clock", "max_flights", "_log", "_namer", "_sent", "_received", "_fresh_call",
+                 "_last_state", "_last_dir", "_consumed", "_handshake_done")
+
     def __init__(self, clock: Callable[[], float], max_flights: int = 64):
         self._clock = clock           # → milliseconds since the connection started
         self.max_flights = max_flights
-        self.flights: list[Flight] = []
-        self.truncated = False
-        self.handshake_done = False
-        self._dirs = {SENT: _Dir(SENT), RECEIVED: _Dir(RECEIVED)}
+        self._log: list = []          # facts not yet replayed into flights
+        self._namer: _Namer | None = None
+        self._sent = _Splitter()
+        self._received = _Splitter()
         self._fresh_call = False
         self._last_state: str | None = None
+        self._last_dir: str | None = None
+        self._consumed = 0
+        self._handshake_done = False
 
     # ---- information from OpenSSL -------------------------------------------------------------
     def begin_call(self) -> None:
@@ -248,165 +331,214 @@ class TranscriptBuilder:
         if fresh and state == self._last_state:
             return
         self._last_state = state
-        msg = state_message(state)
-        if msg is None:
-            return
-        direction, name = msg
-        if name == "Change Cipher Spec":       # always a cleartext record of its own
-            return
-        self._dirs[direction].queue.append(name)
+        msg = _queued_name(state)
+        if msg is not None:
+            self._log.append(msg)
 
     def on_alert(self, direction: str, level: int, desc: int) -> None:
-        self._dirs[direction].queue.append(alert_message(level, desc))
+        self._log.append((direction, level, desc))
+
+    @property
+    def handshake_done(self) -> bool:
+        return self._handshake_done
+
+    @handshake_done.setter
+    def handshake_done(self, value: bool) -> None:
+        if value and not self._handshake_done:
+            self._log.append(_HS_DONE)
+        self._handshake_done = bool(value)
 
     # ---- bytes on the wire --------------------------------------------------------------------
     def on_wire(self, direction: str, data: bytes) -> None:
-        d = self._dirs[direction]
         if not data:
             return
+        d = self._sent if direction == SENT else self._received
+        n = len(data)
         if d.total == 0:
             d.first_bytes = bytes(data[:64])
             if not looks_like_tls(data):
                 d.broken = True
         elif len(d.first_bytes) < 64:
             d.first_bytes = (d.first_bytes + bytes(data))[:64]
-        flight = self._flight_for(direction, len(data))
-        d.total += len(data)
+        if direction != self._last_dir:
+            self._last_dir = direction
+            t = self._clock()
+        else:
+            t = None
+        d.total += n
+        log = self._log
         if d.broken:
-            if flight is not None and not flight.messages:
-                flight.messages.append("Not TLS: " + describe_bytes(d.first_bytes))
-                flight.encrypted_messages.append(False)
-            return
-        d.buf += data
-        self._split(d, flight)
-        if direction == SENT:
-            self._resolve(d, d.total)
+            log.append((direction, n, t, "Not TLS: " + describe_bytes(d.first_bytes)))
+        else:
+            log.append((direction, n, t, d.split(data)))
+        if len(log) > _MAX_LOG:
+            self._replay()
 
     def resolve_received(self, consumed: int) -> None:
         """OpenSSL has consumed this many received bytes: name those records."""
-        self._resolve(self._dirs[RECEIVED], consumed)
+        if consumed != self._consumed:
+            self._consumed = consumed
+            self._log.append(consumed)
 
     def finish(self) -> None:
         """Name whatever is left (end of handshake failure / close)."""
-        for d in self._dirs.values():
-            self._resolve(d, d.total, final=True)
+        self._log.append(_FINISH)
 
-    # ---- queries ------------------------------------------------------------------------------
+    # ---- results ------------------------------------------------------------------------------
+    @property
+    def flights(self) -> list[Flight]:
+        return self._replay().flights
+
+    @property
+    def truncated(self) -> bool:
+        return self._replay().truncated
+
     def not_tls(self, direction: str = RECEIVED) -> bool:
-        return self._dirs[direction].broken and self._dirs[direction].total > 0 and \
-            not looks_like_tls(self._dirs[direction].first_bytes)
+        d = self._sent if direction == SENT else self._received
+        return d.broken and d.total > 0 and not looks_like_tls(d.first_bytes)
 
     def first_bytes(self, direction: str = RECEIVED) -> bytes:
-        return self._dirs[direction].first_bytes
+        return (self._sent if direction == SENT else self._received).first_bytes
 
     def bytes_seen(self, direction: str) -> int:
-        return self._dirs[direction].total
+        return (self._sent if direction == SENT else self._received).total
 
     def seen(self, direction: str, name: str) -> bool:
-        return name in self._dirs[direction].seen
+        return name in self._replay().sides[direction].seen
 
-    # ---- internals ----------------------------------------------------------------------------
-    def _flight_for(self, direction: str, nbytes: int) -> Flight | None:
-        if self.flights and self.flights[-1].direction == direction:
-            f = self.flights[-1]
+    def _replay(self) -> "_Namer":
+        namer = self._namer
+        if namer is None:
+            namer = self._namer = _Namer(self.max_flights)
+        if self._log:
+            log, self._log = self._log, []
+            namer.replay(log)
+        return namer
+
+
+class _Side:
+    __slots__ = ("direction", "total", "queue", "pending", "seen")
+
+    def __init__(self, direction: str):
+        self.direction = direction
+        self.total = 0
+        self.queue: list[str] = []          # names from OpenSSL's info callback
+        self.pending: list[tuple] = []      # (record fact, flight) not yet named
+        self.seen: list[str] = []           # every message named so far, in order
+
+
+class _Namer:
+    """Names records and builds flights from the builder's log (Wireshark's names)."""
+
+    __slots__ = ("max_flights", "flights", "truncated", "handshake_done", "sides")
+
+    def __init__(self, max_flights: int):
+        self.max_flights = max_flights
+        self.flights: list[Flight] = []
+        self.truncated = False
+        self.handshake_done = False
+        self.sides = {SENT: _Side(SENT), RECEIVED: _Side(RECEIVED)}
+
+    def replay(self, log: list) -> None:
+        sides = self.sides
+        for ev in log:
+            if ev.__class__ is int:
+                self._resolve(sides[RECEIVED], ev)
+            elif ev.__class__ is tuple:
+                k = len(ev)
+                if k == 2:
+                    sides[ev[0]].queue.append(ev[1])
+                elif k == 4:
+                    self._wire(*ev)
+                else:
+                    sides[ev[0]].queue.append(alert_message(ev[1], ev[2]))
+            elif ev is _HS_DONE:
+                self.handshake_done = True
+            elif ev is _FINISH:
+                for s in sides.values():
+                    self._resolve(s, s.total, final=True)
+
+    def _wire(self, direction: str, n: int, t, item) -> None:
+        flight = self._flight_for(direction, n, t)
+        s = self.sides[direction]
+        s.total += n
+        if item.__class__ is str:          # not TLS
+            if flight is not None and not flight.messages:
+                flight.messages.append(item)
+                flight.encrypted_messages.append(False)
+            return
+        for fact in item:
+            if fact is _MALFORMED:
+                if flight is not None:
+                    flight.messages.append(_MALFORMED)
+                    flight.encrypted_messages.append(False)
+            else:
+                s.pending.append((fact, flight))
+        if direction == SENT:
+            self._resolve(s, s.total)
+
+    def _flight_for(self, direction: str, nbytes: int, t) -> Flight | None:
+        flights = self.flights
+        if flights and flights[-1].direction == direction:
+            f = flights[-1]
             f.nbytes += nbytes
             return f
-        if len(self.flights) >= self.max_flights:
+        if len(flights) >= self.max_flights:
             self.truncated = True
             return None
-        f = Flight(direction=direction, t_ms=self._clock(), nbytes=nbytes)
-        self.flights.append(f)
+        f = Flight(direction=direction, t_ms=t, nbytes=nbytes)
+        flights.append(f)
         return f
 
-    def _split(self, d: _Dir, flight: Flight | None) -> None:
-        while len(d.buf) >= 5:
-            ctype, major, length = d.buf[0], d.buf[1], int.from_bytes(d.buf[3:5], "big")
-            if ctype not in _CONTENT_TYPES or major != 3 or length > _MAX_RECORD:
-                d.broken = True
-                if flight is not None:
-                    flight.messages.append("Malformed TLS record")
-                    flight.encrypted_messages.append(False)
-                return
-            if len(d.buf) < 5 + length:
-                return
-            payload = bytes(d.buf[5:5 + length])
-            del d.buf[:5 + length]
-            d.offset += 5 + length
-            d.pending.append(self._record(d, ctype, payload, d.offset, flight))
-
-    def _record(self, d: _Dir, ctype: int, payload: bytes, end: int, flight) -> _Rec:
-        if ctype == 20:
-            d.ccs = True
-            return _Rec(ctype, end, False, ["Change Cipher Spec"], flight)
-        if ctype == 23:
-            return _Rec(ctype, end, True, None, flight)
-        if ctype == 24:
-            return _Rec(ctype, end, d.ccs, ["Heartbeat"], flight)
-        if d.ccs:
-            return _Rec(ctype, end, True, None, flight)
-        if ctype == 21:
-            if len(payload) >= 2:
-                return _Rec(ctype, end, False, [alert_message(payload[0], payload[1])], flight)
-            return _Rec(ctype, end, False, ["Alert"], flight)
-        # cleartext handshake: whole messages completed by this record
-        d.hs_buf += payload
-        names = []
-        while len(d.hs_buf) >= 4:
-            mlen = int.from_bytes(d.hs_buf[1:4], "big")
-            if len(d.hs_buf) < 4 + mlen:
-                break
-            mtype = d.hs_buf[0]
-            name = HANDSHAKE_TYPES.get(mtype, f"Handshake Type {mtype}")
-            if mtype == 2 and bytes(d.hs_buf[6:38]) == _HRR_RANDOM:
-                name = "Hello Retry Request"
-            names.append(name)
-            del d.hs_buf[:4 + mlen]
-        return _Rec(ctype, end, False, names, flight)
-
-    def _align(self, d: _Dir, name: str) -> None:
+    @staticmethod
+    def _align(s: _Side, name: str) -> None:
         # A cleartext message was parsed from the wire: drop its callback name (and anything stale
         # before it) from the queue.
-        for i, queued in enumerate(d.queue):
+        queue = s.queue
+        for i, queued in enumerate(queue):
             if queued == name or (name == "Hello Retry Request" and queued == "Server Hello"):
-                for _ in range(i + 1):
-                    d.queue.popleft()
+                del queue[:i + 1]
                 return
 
-    def _resolve(self, d: _Dir, upto: int, final: bool = False) -> None:
-        batch: list[_Rec] = []
-        while d.pending and d.pending[0].end <= upto:
-            batch.append(d.pending.popleft())
+    def _resolve(self, s: _Side, upto: int, final: bool = False) -> None:
+        pending = s.pending
+        k = 0
+        while k < len(pending) and pending[k][0][1] <= upto:
+            k += 1
         if final:
-            batch.extend(d.pending)
-            d.pending.clear()
-        if not batch:
+            k = len(pending)
+        if not k:
             return
-        last_named: _Rec | None = None
-        for rec in batch:
-            if rec.names is not None:
-                for n in rec.names:
-                    self._align(d, n)
-                self._emit(d, rec, rec.names, rec.encrypted)
+        batch = pending[:k]
+        del pending[:k]
+        queue = s.queue
+        last_named = None
+        for fact, flight in batch:
+            ctype, _end, encrypted, names = fact
+            if names is not None:
+                for n in names:
+                    self._align(s, n)
+                self._emit(s, flight, names, encrypted)
                 continue
-            if d.queue:
-                names = [d.queue.popleft()]
-                last_named = rec
-            elif rec.ctype == 23 and self.handshake_done:
+            if queue:
+                names = [queue.pop(0)]
+                last_named = flight
+            elif ctype == 23 and self.handshake_done:
                 names = ["Application Data"]
-            elif rec.ctype == 21:
+            elif ctype == 21:
                 names = ["Encrypted Alert"]
             else:
                 names = ["Encrypted Handshake Message"]
-            self._emit(d, rec, names, True)
+            self._emit(s, flight, names, True)
         # Every callback name now belongs to a record of this batch (or before): names left over
         # mean several messages shared the last encrypted record.
-        if last_named is not None and d.queue:
-            self._emit(d, last_named, list(d.queue), True)
-        d.queue.clear()
+        if last_named is not None and queue:
+            self._emit(s, last_named, list(queue), True)
+        queue.clear()
 
-    def _emit(self, d: _Dir, rec: _Rec, names: list[str], encrypted: bool) -> None:
-        d.seen.extend(names)
-        f = rec.flight
+    @staticmethod
+    def _emit(s: _Side, f: Flight | None, names, encrypted: bool) -> None:
+        s.seen.extend(names)
         if f is None:
             return
         for n in names:
