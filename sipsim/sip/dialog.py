@@ -124,8 +124,7 @@ class Dialog:
 
     def request(self, method: str, via: str, *, cseq: int | None = None, body: bytes = b"") -> Request:
         """Build an in-dialog request (RFC 3261 §12.2.1.1), loose or strict routing."""
-        h = Headers()
-        h.add("Via", via)
+        fields = [("Via", via)]
         uri = self.remote_target
         routes = list(self.route_set)
         if routes:
@@ -137,10 +136,10 @@ class Dialog:
                 uri = first
                 routes = routes[1:] + [f"<{self.remote_target}>"]
         for r in routes:
-            h.add("Route", r)
-        h.add("From", self.local_party)
-        h.add("To", self.remote_party)
-        h.add("Call-ID", self.call_id)
-        h.add("CSeq", f"{self.next_cseq() if cseq is None else cseq} {method}")
-        h.add("Max-Forwards", "70")
-        return Request(method, uri, h, body)
+            fields.append(("Route", r))
+        fields.append(("From", self.local_party))
+        fields.append(("To", self.remote_party))
+        fields.append(("Call-ID", self.call_id))
+        fields.append(("CSeq", f"{self.next_cseq() if cseq is None else cseq} {method}"))
+        fields.append(("Max-Forwards", "70"))
+        return Request(method, uri, Headers(fields), body)

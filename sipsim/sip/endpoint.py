@@ -47,7 +47,7 @@ from .parser import Limits, MessageReader, SipParseError
 from .sdp import SdpError, SessionDescription, build_answer, build_offer, parse_sdp
 from .timers import TimerConfig
 from .transaction import Send, ToTU, Transaction, client_key, response_event, server_key, top_via_sent_by
-from .uri import parse_uri
+from .uri import SipUri, parse_uri
 
 __all__ = ["Endpoint", "EndpointConfig", "Call", "REASON_PHRASES"]
 
@@ -276,31 +276,31 @@ class Endpoint:
         """Send an INVITE (with an SDP offer unless ``sdp=False``); returns the Call-ID."""
         self._now = now
         cfg = self.config
-        target = parse_uri(request_uri)
+        target = _uri(request_uri)
         call_id = f"{self._hex(8)}-{self._hex(8)}@{cfg.host}"
         branch = self._branch()
-        h = Headers()
-        h.add("Via", self._via(branch, conn))
-        h.add("From", f"<sip:{caller}@{cfg.host}>;tag={self._hex(10)}")
-        h.add("To", f"<sip:{called}@{target.host}>")
-        h.add("Call-ID", call_id)
-        h.add("CSeq", "101 INVITE")
-        h.add("Max-Forwards", "70")
-        h.add("Contact", self._contact(caller, conn))
-        h.add("Supported", cfg.supported)
-        h.add("Allow", cfg.allow)
-        h.add("User-Agent", cfg.user_agent)
-        h.add("Expires", str(cfg.invite_expires))
+        fields = [
+            ("Via", self._via(branch, conn)),
+            ("From", f"<sip:{caller}@{cfg.host}>;tag={self._hex(10)}"),
+            ("To", f"<sip:{called}@{target.host}>"),
+            ("Call-ID", call_id),
+            ("CSeq", "101 INVITE"),
+            ("Max-Forwards", "70"),
+            ("Contact", self._contact(caller, conn)),
+            ("Supported", cfg.supported),
+            ("Allow", cfg.allow),
+            ("User-Agent", cfg.user_agent),
+            ("Expires", str(cfg.invite_expires)),
+        ]
         for extra in headers:
-            name, value = _header_pair(extra)
-            h.add(name, value)
+            fields.append(_header_pair(extra))
         offer = None
         body = b""
         if sdp:
             offer = build_offer(cfg.host, self._media_port(), cfg.codecs, session_id=self._session_id())
             body = offer.raw
-            h.add("Content-Type", "application/sdp")
-        invite = Request("INVITE", request_uri, h, body)
+            fields.append(("Content-Type", "application/sdp"))
+        invite = Request("INVITE", request_uri, Headers(fields), body)
         call = Call(call_id, conn, "uac", caller, called, invite, "calling", now, local_sdp=offer)
         call.dialog = Dialog.for_uac(invite)
         self.calls[call_id] = call
@@ -692,29 +692,30 @@ class Endpoint:
     ) -> Response:
         """A response to ``req`` (RFC 3261 §8.2.6.2): Via/From/To/Call-ID/CSeq copied, To tag added."""
         cfg = self.config
-        h = Headers()
+        rh = req.headers
         dialog_creating = req.method == "INVITE" and 100 < status < 300
-        for name, value in req.headers.items():
-            if name == "Via" or (dialog_creating and name == "Record-Route"):
-                h.add(name, value)
-        h.add("From", req.headers.get("From") or "")
-        to = req.headers.get("To") or ""
+        # Via (and Record-Route for a dialog-creating response) copied in order.
+        if dialog_creating:
+            fields = [f for k, f in zip(rh._keys, rh._fields) if k == "via" or k == "record-route"]
+        else:
+            fields = [f for k, f in zip(rh._keys, rh._fields) if k == "via"]
+        fields.append(("From", rh.get("From") or ""))
+        to = rh.get("To") or ""
         if status > 100 and to_tag and req.to_tag is None:
             to = f"{to};tag={to_tag}"
-        h.add("To", to)
-        h.add("Call-ID", req.call_id or "")
-        h.add("CSeq", req.headers.get("CSeq") or "")
+        fields.append(("To", to))
+        fields.append(("Call-ID", rh.get("Call-ID") or ""))
+        fields.append(("CSeq", rh.get("CSeq") or ""))
         if contact:
-            h.add("Contact", self._contact(_user_of(req.uri), transport=_via_transport(req)))
-        h.add("Server", cfg.user_agent)
+            fields.append(("Contact", self._contact(_user_of(req.uri), transport=_via_transport(req))))
+        fields.append(("Server", cfg.user_agent))
         if dialog_creating or status in (405, 501) or req.method == "OPTIONS":
-            h.add("Allow", cfg.allow)
-            h.add("Supported", cfg.supported)
-        for name, value in extra:
-            h.add(name, value)
+            fields.append(("Allow", cfg.allow))
+            fields.append(("Supported", cfg.supported))
+        fields.extend(extra)
         if body:
-            h.add("Content-Type", "application/sdp")
-        return Response(status, reason or REASON_PHRASES.get(status, "Unknown"), h, body)
+            fields.append(("Content-Type", "application/sdp"))
+        return Response(status, reason or REASON_PHRASES.get(status, "Unknown"), Headers(fields), body)
 
     def _respond(self, txn: Transaction, status: int, **kw: Any) -> Response:
         call = self.calls.get(txn.request.call_id or "")
@@ -906,9 +907,23 @@ def _header_pair(extra: tuple[str, str] | str) -> tuple[str, str]:
     return name, value
 
 
+_URIS: dict[str, SipUri] = {}
+
+
+def _uri(text: str) -> SipUri:
+    """``parse_uri``, memoised (Request-URIs and From URIs repeat call after call). Shared: read only."""
+    hit = _URIS.get(text)
+    if hit is None:
+        hit = parse_uri(text)  # errors are not remembered
+        if len(_URIS) >= 1024:
+            _URIS.clear()
+        _URIS[text] = hit
+    return hit
+
+
 def _user_of(uri: str) -> str:
     try:
-        return parse_uri(uri).user or ""
+        return _uri(uri).user or ""
     except ValueError:
         return ""
 

@@ -6,6 +6,7 @@ the parser turns that into a :class:`~sipsim.sip.parser.SipParseError`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .uri import split_hostport
@@ -16,6 +17,8 @@ __all__ = [
     "parse_name_addr",
     "parse_params",
     "parse_via",
+    "parsed_name_addr",
+    "parsed_via",
     "split_commas",
     "split_params",
     "format_params",
@@ -113,8 +116,42 @@ class NameAddr:
         return f"{disp}<{self.uri}>{format_params(self.params)}"
 
 
+_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+_PARAMS = rf"((?:;{_TOKEN}(?:={_TOKEN})?)*)"
+#: the usual shape ``<uri>;tag=x`` (no display name, no quotes, token parameters): one match
+_NAME_ADDR_FAST = re.compile(rf'<([^<>"\s]+)>{_PARAMS}')
+#: the commonest of all: ``<uri>`` alone or with exactly ``;tag=x``
+_NAME_ADDR_TAG = re.compile(rf'<([^<>"\s]+)>(?:;tag=({_TOKEN}))?')
+#: the usual shape ``SIP/2.0/TLS host:port;branch=x`` (host name or IPv4, token parameters)
+_VIA_FAST = re.compile(rf"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9.\-]+)(?::([0-9]{{1,5}}))?{_PARAMS}")
+#: the commonest of all: exactly one parameter, ``;branch=x``
+_VIA_BRANCH = re.compile(rf"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9.\-]+)(?::([0-9]{{1,5}}))?;branch=({_TOKEN})")
+
+
+def _fast_params(text: str) -> dict[str, str | None]:
+    """Parameters already matched by ``_PARAMS`` (``;a=1;b``): no whitespace, no empty values."""
+    params: dict[str, str | None] = {}
+    for part in text[1:].split(";"):
+        name, eq, val = part.partition("=")
+        params[name.lower()] = val if eq else None
+    return params
+
+
 def parse_name_addr(value: str) -> NameAddr:
     """Parse a From/To/Contact/Route value. Raises ValueError."""
+    m = _NAME_ADDR_TAG.fullmatch(value)
+    if m is not None and ":" in m[1]:
+        tag = m[2]
+        return NameAddr(m[1], None, {} if tag is None else {"tag": tag})
+    m = _NAME_ADDR_FAST.fullmatch(value)
+    if m is not None and ":" in m[1]:
+        ptext = m[2]
+        return NameAddr(m[1], None, _fast_params(ptext) if ptext else {})
+    return _parse_name_addr_slow(value)
+
+
+def _parse_name_addr_slow(value: str) -> NameAddr:
+    """The general grammar (display names, quotes, bare URIs, LWS); the reference for the fast path."""
     value = value.strip()
     lt = _find_unquoted(value, "<")
     if lt >= 0:
@@ -189,6 +226,24 @@ class Via:
 
 def parse_via(value: str) -> Via:
     """Parse one Via value (LWS around ``/`` and ``;`` and ``=`` allowed, RFC 4475 "wsinv")."""
+    m = _VIA_BRANCH.fullmatch(value)
+    if m is not None:
+        port_text = m[3]
+        port = int(port_text) if port_text is not None else None
+        if port is None or port <= 65535:
+            return Via(m[1].upper(), m[2], port, {"branch": m[4]}, "SIP/2.0")
+    m = _VIA_FAST.fullmatch(value)
+    if m is not None:
+        port_text = m[3]
+        port = int(port_text) if port_text is not None else None
+        if port is None or port <= 65535:
+            ptext = m[4]
+            return Via(m[1].upper(), m[2], port, _fast_params(ptext) if ptext else {}, "SIP/2.0")
+    return _parse_via_slow(value)
+
+
+def _parse_via_slow(value: str) -> Via:
+    """The general grammar (LWS, IPv6, quoted parameters); the reference for the fast path."""
     head, pparts = split_params(value)
     bits = head.split("/", 2)
     if len(bits) != 3:
@@ -200,3 +255,33 @@ def parse_via(value: str) -> Via:
     host, port = split_hostport(tail[1])
     params = parse_params(pparts)
     return Via(tail[0].upper(), host, port, params, f"{name.upper()}/{version}")
+
+
+#: Parsed values shared between messages (see :func:`parsed_via` / :func:`parsed_name_addr`).
+_VIA_MEMO: dict[str, Via] = {}
+_NAME_ADDR_MEMO: dict[str, NameAddr] = {}
+_MEMO_MAX = 1024
+
+
+def parsed_via(value: str) -> Via:
+    """:func:`parse_via`, memoised by value: a response carries its request's Via, and a call's
+    messages repeat it. The result is shared — read it, never change it. Errors are not kept."""
+    hit = _VIA_MEMO.get(value)
+    if hit is None:
+        hit = parse_via(value)
+        if len(_VIA_MEMO) >= _MEMO_MAX:
+            _VIA_MEMO.clear()
+        _VIA_MEMO[value] = hit
+    return hit
+
+
+def parsed_name_addr(value: str) -> NameAddr:
+    """:func:`parse_name_addr`, memoised by value (a call's From and To repeat in every message of
+    the call). The result is shared — read it, never change it. Errors are not kept."""
+    hit = _NAME_ADDR_MEMO.get(value)
+    if hit is None:
+        hit = parse_name_addr(value)
+        if len(_NAME_ADDR_MEMO) >= _MEMO_MAX:
+            _NAME_ADDR_MEMO.clear()
+        _NAME_ADDR_MEMO[value] = hit
+    return hit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from .headers import parse_name_addr, parse_via, split_commas
+from .headers import parse_name_addr, parsed_name_addr, parsed_via, split_commas
 
 __all__ = ["COMPACT_FORMS", "Headers", "Request", "Response", "Message", "serialise", "canonical_name"]
 
@@ -228,7 +228,7 @@ class _Common:
             hit = cache.get(name)
             if hit is not None and hit[0] == value:
                 return hit[1]
-        parsed = parse_via(value) if name == "Via" else parse_name_addr(value)
+        parsed = parsed_via(value) if name == "Via" else parsed_name_addr(value)
         cache[name] = (value, parsed)
         return parsed
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .headers import parse_name_addr, parse_via
+from .headers import parsed_name_addr, parsed_via
 from .message import Headers, Message, Request, Response, _name_key
 
 __all__ = [
@@ -36,6 +36,9 @@ __all__ = [
 
 MANDATORY_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
 _MANDATORY_KEYS = tuple((name, name.lower()) for name in MANDATORY_HEADERS)
+#: methods known to be tokens (others are checked character by character)
+_METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "REGISTER", "PRACK", "UPDATE",
+                      "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"})
 _TOKEN_SEPARATORS = frozenset('()<>@,;:\\"/[]?={} \t\r\n')
 _MAX_CSEQ = 2**31  # RFC 3261 §8.1.1.5: the sequence number MUST be less than 2**31
 
@@ -116,32 +119,47 @@ def _parse_head(block: bytes | bytearray, limits: Limits) -> tuple[str, Headers,
                 )
     text = block.decode("utf-8", "surrogateescape")
     lines = text.split("\r\n")
-    start = lines[0]
     if len(lines) <= limits.max_headers + 1 and "\r\n " not in text and "\r\n\t" not in text:
-        # Fast path: no folded lines and no more fields than allowed. Field names seen before are
-        # looked up once (validated + normalised); anything unusual falls back to the full loop
-        # below, which produces the errors.
-        keys: list[str] = []
-        fields: list[tuple[str, str]] = []
-        known = _FIELD_NAMES
-        for line in lines[1:]:
-            raw, colon, value = line.partition(":")
-            hit = known.get(raw)
-            if hit is None:
-                hit = _field_name(raw) if colon else None
+        # Fast path: no folded lines and no more fields than allowed. Whole header lines repeat from
+        # message to message (Max-Forwards, Supported, CSeq, Contact...), so each line maps to its
+        # parsed field through one dict; a line not seen before is split here, and anything
+        # unusual goes to the general loop below, which produces the errors.
+        fields_in = lines[1:]
+        hits = list(map(_LINES.get, fields_in))
+        if None in hits:
+            for i, hit in enumerate(hits):
                 if hit is None:
-                    break
-            elif not colon:
-                break
-            keys.append(hit[0])
-            fields.append((hit[1], value.strip(" \t")))
-        else:
-            return start, Headers._make(keys, fields), None
+                    hit = _new_line(fields_in[i])
+                    if hit is None:
+                        return _parse_head_slow(lines, limits)
+                    hits[i] = hit
+        if not hits:
+            return lines[0], Headers(), None
+        keys, fields = map(list, zip(*hits))
+        return lines[0], Headers._make(keys, fields), None
     return _parse_head_slow(lines, limits)
 
 
 #: raw field name (as received, before the colon) → (key, canonical name), for valid names only
 _FIELD_NAMES: dict[str, tuple[str, str]] = {}
+#: whole header line → (key, (canonical name, value)), for well-formed lines (bounded: cleared when full)
+_LINES: dict[str, tuple[str, tuple[str, str]]] = {}
+_LINES_MAX = 2048
+
+
+def _new_line(line: str) -> tuple[str, tuple[str, str]] | None:
+    """Split and validate one unfolded header line; None when it is not ``Name: value``."""
+    raw, colon, value = line.partition(":")
+    if not colon:
+        return None
+    hit = _FIELD_NAMES.get(raw) or _field_name(raw)
+    if hit is None:
+        return None
+    entry = (hit[0], (hit[1], value.strip(" \t")))
+    if len(_LINES) >= _LINES_MAX:
+        _LINES.clear()
+    _LINES[line] = entry
+    return entry
 
 
 def _field_name(raw: str) -> tuple[str, str] | None:
@@ -229,25 +247,26 @@ def _build(start: str, headers: Headers, body: bytes) -> Message:
     def fail(reason: str, detail: str, status: int = 400) -> SipParseError:
         return SipParseError(reason, detail, status, start_line=start, partial_headers=headers)
 
-    request = not start[:4].upper().startswith("SIP/")
+    request = start[:4].upper() != "SIP/"
     if request:
         bits = start.split(" ")
         if len(bits) != 3 or not all(bits):
             raise fail("bad_start_line", f"request line {start[:80]!r} is not 'METHOD URI SIP/2.0'")
         method, uri, version = bits
-        if not _TOKEN_SEPARATORS.isdisjoint(method) or not method.isascii():
+        if method not in _METHODS and (not _TOKEN_SEPARATORS.isdisjoint(method) or not method.isascii()):
             raise fail("bad_start_line", f"method {method[:40]!r} is not a token")
-        scheme, colon, _ = uri.partition(":")
-        if not colon or not scheme.isalpha() or not scheme.isascii():
-            raise fail("bad_request_uri", f"Request-URI {uri[:80]!r} has no scheme")
-        if version.upper() != "SIP/2.0":
+        if not uri.startswith("sip:"):
+            scheme, colon, _ = uri.partition(":")
+            if not colon or not scheme.isalpha() or not scheme.isascii():
+                raise fail("bad_request_uri", f"Request-URI {uri[:80]!r} has no scheme")
+        if version != "SIP/2.0" and version.upper() != "SIP/2.0":
             if version.upper().startswith("SIP/"):
                 raise fail("bad_version", f"SIP version {version[:20]!r} is not supported", 505)
             raise fail("bad_start_line", f"request line {start[:80]!r} does not end in SIP/2.0")
         msg: Message = Request(method, uri, headers, body)
     else:
         bits = start.split(" ", 2)
-        if bits[0].upper() != "SIP/2.0":
+        if bits[0] != "SIP/2.0" and bits[0].upper() != "SIP/2.0":
             raise fail("bad_version", f"status line version {bits[0][:20]!r} is not SIP/2.0", 505)
         code = bits[1] if len(bits) > 1 else ""
         if len(code) != 3 or not code.isdigit() or not code.isascii() or not 100 <= int(code) <= 699:
@@ -274,11 +293,11 @@ def _build(start: str, headers: Headers, body: bytes) -> Message:
     parsed: dict[str, tuple] = {"CSeq": (cseq, (int(cbits[0]), cbits[1]))}
     try:
         if keys.count("via") == 1 and "," not in (via := fields[keys.index("via")][1]):
-            parsed["Via"] = (via, parse_via(via))  # the usual case: one Via field, one value
+            parsed["Via"] = (via, parsed_via(via))  # the usual case: one Via field, one value
         else:
             first = True
             for via in headers.get_all("Via"):
-                top = parse_via(via)
+                top = parsed_via(via)
                 if first:
                     parsed["Via"] = (via, top)
                     first = False
@@ -287,7 +306,7 @@ def _build(start: str, headers: Headers, body: bytes) -> Message:
     for name, key in (("From", "from"), ("To", "to")):
         value = fields[keys.index(key)][1]
         try:
-            parsed[name] = (value, parse_name_addr(value))
+            parsed[name] = (value, parsed_name_addr(value))
         except ValueError as e:
             raise fail("bad_header", f"the {name} header is malformed ({e})") from None
     msg._parsed = parsed
@@ -296,6 +315,8 @@ def _build(start: str, headers: Headers, body: bytes) -> Message:
 
 class MessageReader:
     """Incremental SIP parser for one stream connection (``.feed`` bytes, ``.next_message()``)."""
+
+    __slots__ = ("limits", "keepalives", "_buf", "_scan", "_pending", "_error")
 
     def __init__(self, limits: Limits | None = None):
         self.limits = limits or Limits()
@@ -370,14 +391,18 @@ class MessageReader:
                     f"Content-Length {length} makes the message larger than {limits.max_message_bytes} bytes",
                     start_line=start, partial_headers=headers, fatal=True,
                 )
-            self._pending = (start, headers, error, head_len, length)
-        start, headers, error, head_len, length = self._pending
-        total = head_len + length
-        if len(buf) < total:
-            return None
+            total = head_len + length
+            if len(buf) < total:  # the body is still on its way
+                self._pending = (start, headers, error, head_len, length)
+                return None
+        else:
+            start, headers, error, head_len, length = self._pending
+            total = head_len + length
+            if len(buf) < total:
+                return None
+            self._pending = None
         body = bytes(buf[head_len:total]) if length else b""
         del buf[:total]
-        self._pending = None
         if error is not None:
             error.start_line = start
             error.partial_headers = headers

@@ -41,6 +41,8 @@ STATIC_CODECS: dict[str, Codec] = {
     "telephone-event": Codec(101, "telephone-event", 8000, "0-16"),
 }
 _STATIC_BY_PT = {0: "PCMU", 8: "PCMA"}
+_DIRECTIONS = frozenset({"sendrecv", "sendonly", "recvonly", "inactive"})
+_CODECS: dict[tuple[int, str, int, str | None], Codec] = {}
 
 
 @dataclass(slots=True)
@@ -102,12 +104,33 @@ def parse_sdp(body: bytes) -> SessionDescription:
     ptime = None
     in_audio = seen_media = False
     for line in text.splitlines():
-        if len(line) < 2 or line[1] != "=":
+        if line[1:2] != "=":
             if line.strip():
                 raise SdpError(f"SDP line {line[:40]!r} is not 'x=value'")
             continue
-        kind, value = line[0], line[2:].strip()
-        if kind == "o":
+        kind = line[0]
+        if kind == "a":  # the most frequent line first
+            if not in_audio and seen_media:
+                continue
+            name, _, arg = line[2:].strip().partition(":")
+            if name == "rtpmap":
+                if in_audio:
+                    pt_text, _, enc = arg.partition(" ")
+                    enc_name, _, rate = enc.strip().partition("/")
+                    if pt_text.isdigit():
+                        rate_text = rate.split("/")[0]
+                        rtpmap[int(pt_text)] = (enc_name, int(rate_text) if rate_text.isdigit() else 8000)
+            elif name in _DIRECTIONS:
+                direction = name
+            elif name == "ptime":
+                if arg.strip().isdigit():
+                    ptime = int(arg)
+            elif name == "fmtp" and in_audio:
+                pt_text, _, params = arg.partition(" ")
+                if pt_text.isdigit():
+                    fmtp[int(pt_text)] = params.strip()
+        elif kind == "o":
+            value = line[2:].strip()
             bits = value.split()
             if len(bits) != 6:
                 raise SdpError(f"bad o= line {value!r}")
@@ -117,6 +140,7 @@ def parse_sdp(body: bytes) -> SessionDescription:
             except ValueError:
                 raise SdpError(f"bad o= line {value!r}") from None
         elif kind == "c":
+            value = line[2:].strip()
             bits = value.split()
             if len(bits) != 3:
                 raise SdpError(f"bad c= line {value!r}")
@@ -126,10 +150,11 @@ def parse_sdp(body: bytes) -> SessionDescription:
                 address = bits[2]
         elif kind == "m":
             seen_media = True
-            bits = value.split()
             if in_audio or port is not None:
                 in_audio = False
                 continue
+            value = line[2:].strip()
+            bits = value.split()
             if len(bits) < 4:
                 raise SdpError(f"bad m= line {value!r}")
             if bits[0] != "audio":
@@ -140,22 +165,6 @@ def parse_sdp(body: bytes) -> SessionDescription:
             except ValueError:
                 raise SdpError(f"bad m= line {value!r}") from None
             in_audio = True
-        elif kind == "a" and (in_audio or not seen_media):
-            name, _, arg = value.partition(":")
-            if name in ("sendrecv", "sendonly", "recvonly", "inactive"):
-                direction = name
-            elif name == "ptime" and arg.strip().isdigit():
-                ptime = int(arg)
-            elif name == "rtpmap" and in_audio:
-                pt_text, _, enc = arg.partition(" ")
-                enc_name, _, rate = enc.strip().partition("/")
-                if pt_text.isdigit():
-                    rate_text = rate.split("/")[0]
-                    rtpmap[int(pt_text)] = (enc_name, int(rate_text) if rate_text.isdigit() else 8000)
-            elif name == "fmtp" and in_audio:
-                pt_text, _, params = arg.partition(" ")
-                if pt_text.isdigit():
-                    fmtp[int(pt_text)] = params.strip()
     if port is None:
         raise SdpError("SDP has no audio m= line")
     codecs = []
@@ -166,7 +175,13 @@ def parse_sdp(body: bytes) -> SessionDescription:
             name, rate = _STATIC_BY_PT[pt], 8000
         else:
             name, rate = f"pt{pt}", 8000
-        codecs.append(Codec(pt, name, rate, fmtp.get(pt)))
+        key = (pt, name, rate, fmtp.get(pt))
+        codec = _CODECS.get(key)
+        if codec is None:  # Codec is frozen: equal ones are shared (offers repeat the same few)
+            codec = Codec(*key)
+            if len(_CODECS) < 256:
+                _CODECS[key] = codec
+        codecs.append(codec)
     return SessionDescription(
         media_address or address, port, codecs, session_id, version, username, direction, ptime, body
     )

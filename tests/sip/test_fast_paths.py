@@ -1,0 +1,111 @@
+"""The parser's fast paths give exactly what the general code gives (or defer to it).
+
+Fast paths: the header block without folding (``_parse_head`` vs ``_parse_head_slow``), the usual
+``<uri>;params`` name-addr and ``SIP/2.0/T host:port;params`` Via (regex vs the general grammar),
+and the header store (parallel key/field lists)."""
+
+from __future__ import annotations
+
+import string
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sipsim.sip import headers as hdr
+from sipsim.sip.message import Headers
+from sipsim.sip.parser import Limits, SipParseError, _parse_head, _parse_head_slow
+
+# Characters that matter to the grammars, plus ordinary ones.
+SPECIAL = ' \t;:=<>"@,/[]\\.-!%*_+`\'~?&'
+PIECES = st.text(alphabet=string.ascii_letters[:6] + string.digits[:4] + SPECIAL, max_size=30)
+
+
+def outcome(fn, value):
+    try:
+        return ("ok", fn(value))
+    except ValueError as e:
+        return ("error", str(e))
+
+
+@st.composite
+def name_addrs(draw) -> str:
+    """Mostly near-valid name-addr values, some arbitrary."""
+    if draw(st.booleans()):
+        return draw(PIECES)
+    uri = draw(st.sampled_from(["sip:a@h", "sip:7131001@127.0.0.1:5061", "sips:x@[::1]", "tel:+1", "sipa@h",
+                                "sip:a b@h", "sip:a@h;transport=tls", ""]))
+    params = draw(st.lists(st.sampled_from([";tag=1", ";lr", ";Tag=AbC", ";x=", "; tag = 2", ";=v", ";a=b=c",
+                                           ';q="1"', ";x<y", ";tag=1;", ""]), max_size=3))
+    display = draw(st.sampled_from(["", '"Al" ', "Al ", '"A', " "]))
+    tail = draw(st.sampled_from(["", " ", "x", ">"]))
+    return f"{display}<{uri}>{''.join(params)}{tail}"
+
+
+@st.composite
+def vias(draw) -> str:
+    if draw(st.booleans()):
+        return draw(PIECES)
+    proto = draw(st.sampled_from(["SIP/2.0/TLS", "SIP/2.0/tcp", "SIP / 2.0 / UDP", "SIP/2.1/TLS", "SIP/2.0/", "SIP/2.0"]))
+    host = draw(st.sampled_from(["h", "127.0.0.1", "[::1]", "a.b-c", "", "h@x", "h:", "h:5061", "h:65536",
+                                 "h:123456", "h:0", "h:05061"]))
+    params = draw(st.lists(st.sampled_from([";branch=z9hG4bK1", ";rport", ";received=1.2.3.4", ";x=", "; branch = z",
+                                           ';a="q"', ";=1", ";a=b=c", ";"]), max_size=3))
+    sep = draw(st.sampled_from([" ", "  ", "\t", ""]))
+    return f"{proto}{sep}{host}{''.join(params)}"
+
+
+@settings(max_examples=600, deadline=None)
+@given(name_addrs())
+def test_name_addr_fast_path_matches_the_general_grammar(value):
+    assert outcome(hdr.parse_name_addr, value) == outcome(hdr._parse_name_addr_slow, value)
+
+
+@settings(max_examples=600, deadline=None)
+@given(vias())
+def test_via_fast_path_matches_the_general_grammar(value):
+    assert outcome(hdr.parse_via, value) == outcome(hdr._parse_via_slow, value)
+
+
+LINE = st.one_of(
+    st.sampled_from(["Via: SIP/2.0/TLS h;branch=z9hG4bK1", "v: x", "From:<sip:a@h>", "To : b", "CALL-ID:  c  ",
+                     "X-Empty:", ":novalue", "no colon", "Bad Name: x", "Bad\"Name: x", " folded", "\tfolded",
+                     "", "Content-Length: 0", "l: 12", "X-A:\tb\t"]),
+    st.text(alphabet=string.ascii_letters[:5] + ' \t:;"', max_size=12),
+)
+
+
+def head(fn, block: bytes, limits: Limits):
+    try:
+        start, headers, error = fn(block, limits)
+    except SipParseError as e:
+        return ("raised", type(e).__name__, str(e), e.partial_headers and e.partial_headers.items())
+    return (start, headers.items(), headers._keys, error and str(error))
+
+
+def slow(block: bytes, limits: Limits):
+    return _parse_head_slow(block.decode("utf-8", "surrogateescape").split("\r\n"), limits)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(LINE, max_size=8), st.integers(1, 8))
+def test_header_block_fast_path_matches_the_general_loop(lines, max_headers):
+    block = "\r\n".join(["INVITE sip:a@h SIP/2.0", *lines]).encode()
+    limits = Limits(max_headers=max_headers)
+    assert head(_parse_head, block, limits) == head(slow, block, limits)
+
+
+def test_header_store_keeps_keys_and_fields_in_step():
+    h = Headers([("v", "a"), ("X-Custom", "1"), ("Via", "b"), ("i", "c1")])
+    assert h._keys == ["via", "x-custom", "via", "call-id"]
+    assert h.items() == [("Via", "a"), ("X-Custom", "1"), ("Via", "b"), ("Call-ID", "c1")]
+    assert h._items == [("via", "Via", "a"), ("x-custom", "X-Custom", "1"), ("via", "Via", "b"),
+                        ("call-id", "Call-ID", "c1")]
+    h.set("VIA", "z")
+    assert h._keys == ["via", "x-custom", "call-id"] and h.get_all("via") == ["z"]
+    h.remove("x-custom")
+    assert h._keys == ["via", "call-id"] and h.items() == [("Via", "z"), ("Call-ID", "c1")]
+    h.remove("absent")
+    c = h.copy()
+    c.add("To", "t")
+    assert len(h) == 2 and len(c) == 3 and c.get("t") == "t" and "To" not in h
+    assert Headers(h) == h and Headers() == Headers([]) and not Headers()
