@@ -30,7 +30,7 @@ SEND_STALL_TIMEOUT = 30.0
 FLUSH_TIMEOUT = 2.0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class SipConnection:
     stream: trio.abc.Stream
     role: str  # "outbound" (we connected) or "inbound" (we accepted)
@@ -50,16 +50,26 @@ class SipConnection:
     closed: bool = False
     #: why the connection ended, when sipsim ended it (overflow, stalled peer, framing lost)
     end_reason: str | None = None
+    # set by __post_init__ (slots: no per-instance __dict__ for thousands of idle connections)
+    _out: list = field(init=False, repr=False)
+    _writer_task: Any = field(init=False, repr=False)
+    _ended: bool = field(init=False, repr=False)
+    queued: int = field(init=False)
+    _drained: Any = field(init=False, repr=False)
+    _scope: Any = field(init=False, repr=False)
+    _closing: bool = field(init=False, repr=False)
+    high_water: int = field(init=False, repr=False)
+    _flush_deadline: float = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # What the SIP core transmitted and the writer has not taken yet: a plain list the writer
-        # swaps out whole (one send per wake-up), and a parking lot it waits in when the list is empty.
+        # swaps out whole (one send per wake-up); the writer task, while it sleeps for the list to
+        # fill (woken with trio.lowlevel.reschedule: no ParkingLot per connection).
         self._out: list[bytes] = []
-        self._wake = trio.lowlevel.ParkingLot()
+        self._writer_task = None
         self._ended = False  # no more transmits: the writer sends what is left, then ends
         self.queued = 0  # bytes waiting in the queue or being sent
-        self._drained = trio.Event()
-        self._drained.set()
+        self._drained = None  # an Event while more than high_water bytes wait (back-pressure)
         self._scope: trio.CancelScope | None = None  # the reader's and writer's, set by run()
         self._closing = False
         self.high_water = min(HIGH_WATER, self.max_queued_bytes)
@@ -81,12 +91,26 @@ class SipConnection:
             self.abort()
             return
         self.queued += len(data)
-        if self.queued > self.high_water:
-            self._drained = trio.Event() if self._drained.is_set() else self._drained
+        if self.queued > self.high_water and self._drained is None:
+            self._drained = trio.Event()
         out = self._out
         out.append(data)
         if len(out) == 1:  # the writer may be waiting for the first bytes
-            self._wake.unpark_all()
+            self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        task = self._writer_task
+        if task is not None:
+            self._writer_task = None
+            trio.lowlevel.reschedule(task)
+
+    async def _sleep_until_woken(self) -> None:
+        self._writer_task = trio.lowlevel.current_task()
+        await trio.lowlevel.wait_task_rescheduled(self._abort_sleep)
+
+    def _abort_sleep(self, _raise_cancel) -> Any:
+        self._writer_task = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
     def abort(self) -> None:
         """Close now, without flushing (the runtime's finally closes the stream)."""
@@ -123,7 +147,7 @@ class SipConnection:
 
     def _end_queue(self) -> None:
         self._ended = True
-        self._wake.unpark_all()
+        self._wake_writer()
 
     async def writer(self) -> None:
         """Write everything queued, joining what is already waiting into one send."""
@@ -133,7 +157,7 @@ class SipConnection:
                 if not batch:
                     if self._ended:
                         return
-                    await self._wake.park()
+                    await self._sleep_until_woken()
                     continue
                 self._out = []
                 payload = b"".join(batch) if len(batch) > 1 else batch[0]
@@ -150,8 +174,9 @@ class SipConnection:
                                     SEND_STALL_TIMEOUT, self.queued)
                     return
                 self.queued -= len(payload)
-                if self.queued <= self.high_water // 2:
+                if self.queued <= self.high_water // 2 and self._drained is not None:
                     self._drained.set()
+                    self._drained = None
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
             log.info("connection %s %s: cannot send: %s", self.id, self.who, _say(e))
         except Exception as e:  # a TLS failure while sending: close this connection only
@@ -159,13 +184,15 @@ class SipConnection:
                      type(e).__name__, e, exc_info=not type(e).__module__.startswith(("OpenSSL", "sipsim.tls")))
         finally:
             self.closed = True
-            self._drained.set()
+            if self._drained is not None:
+                self._drained.set()
+                self._drained = None
 
     async def reader(self, deliver: Callable[["SipConnection", bytes], None]) -> None:
         """Feed received bytes to ``deliver`` until EOF or error; b"" marks the end."""
         try:
             while not self._closing:
-                if not self._drained.is_set():  # back-pressure: answers are not being read
+                if self._drained is not None:  # back-pressure: answers are not being read
                     await self._drained.wait()
                     if self.closed or self._closing:
                         break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,9 +223,16 @@ def context_info(ctx: SSL.Context) -> ContextInfo | None:
     return info if isinstance(info, ContextInfo) else None
 
 
+#: SSL pointer → its TLSStream (weak: a stream and its OpenSSL callbacks form no reference cycle,
+#: so a closed connection is freed at once rather than by the garbage collector)
+STREAMS: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
+
+
 def _keylog_dispatch(conn: SSL.Connection, line: bytes) -> None:
-    # One callback per context; the connection's app data is its TLSStream.
-    stream = conn.get_app_data()
+    # One callback per context; the connection's TLSStream is found by its SSL pointer.
+    stream = STREAMS.get(conn._ssl)
+    if stream is None:
+        stream = conn.get_app_data()
     handler = getattr(stream, "_on_keylog", None)
     if handler is not None:
         handler(line)

@@ -32,7 +32,7 @@ from OpenSSL import SSL, crypto
 from OpenSSL._util import ffi as _ffi, lib as _lib
 
 from .certinfo import CertInfo
-from .context import context_info
+from .context import STREAMS, context_info
 from .errors import TLSFailure
 from .record import ConnectionRecord
 from .transcript import RECEIVED, SENT, TranscriptBuilder, alert_snake, describe_bytes
@@ -147,6 +147,29 @@ def _der_of(x509_ptr) -> bytes:
         _lib.BIO_free(bio)
 
 
+@_ffi.callback("void (*)(const SSL *, int, int)")
+def _info_callback(ssl, where, ret):
+    # one C callback for every connection: the stream is found by its SSL pointer
+    stream = STREAMS.get(ssl)
+    if stream is not None:
+        stream._on_info(ssl, where, ret)
+
+
+@_ffi.callback("int (*)(int, X509_STORE_CTX *)")
+def _verify_callback(ok, store_ctx):
+    ssl = _lib.X509_STORE_CTX_get_ex_data(store_ctx, _lib.SSL_get_ex_data_X509_STORE_CTX_idx())
+    stream = STREAMS.get(ssl)
+    if stream is None:
+        return 0
+    return stream._on_verify(ok, store_ctx)
+
+
+def _clock_since(t0: float) -> Callable[[], float]:
+    def clock() -> float:
+        return (trio.current_time() - t0) * 1000.0
+    return clock
+
+
 def _state_string(ptr) -> str:
     text = _STATE_STRINGS.get(ptr)
     if text is None:
@@ -166,7 +189,7 @@ class TLSStream(trio.abc.Stream):
 
     # no per-instance __dict__: thousands of idle connections (docs/performance.md)
     __slots__ = ("transport_stream", "context", "server_side", "peer_check", "keylog", "wire_tap", "_info",
-                 "handshake_timeout", "_t0", "record", "_tx", "_verify_cb", "_info_cb", "_conn", "_ssl", "_state",
+                 "handshake_timeout", "_t0", "record", "_tx", "_conn", "_ssl", "_state",
                  "_send_conflict", "_recv_conflict", "_inner_send_lock", "_inner_recv_lock", "_recv_count",
                  "_received_total", "_eof",
                  "_handshake_started", "_handshake_done", "_handshake_event", "_failure", "_hs_start",
@@ -213,17 +236,16 @@ class TLSStream(trio.abc.Stream):
             self.record.local_chain = list(info.local_chain)
             if server_side:
                 self.record.ca_names = list(info.ca_names)
-        self._tx = TranscriptBuilder(self._clock_ms)
+        self._tx = TranscriptBuilder(_clock_since(self._t0))
         self.record._tx = self._tx        # flights are named when the record's transcript is read
 
         conn = SSL.Connection(context, None)
         ssl = self._ssl = conn._ssl
         # Free OpenSSL's read/write buffers while the connection is idle (tens of kB each).
         _lib.SSL_set_mode(ssl, _MODE_RELEASE_BUFFERS)
-        conn.set_app_data(self)
-        # Our info callback at the C level (no pyOpenSSL wrapper and reverse lookup per call).
-        self._info_cb = _ffi.callback("void (*)(const SSL *, int, int)", self._on_info)
-        _lib.SSL_set_info_callback(ssl, self._info_cb)
+        STREAMS[ssl] = self
+        # Our info callback at the C level (no pyOpenSSL wrapper per call, no closure per connection).
+        _lib.SSL_set_info_callback(ssl, _info_callback)
         if server_side:
             conn.set_accept_state()
         else:
@@ -232,8 +254,7 @@ class TLSStream(trio.abc.Stream):
                 conn.set_tlsext_host_name(server_name.encode("idna"))
         # Our own verify callback at the C level, so that a peer_check rejection can set
         # X509_V_ERR_CERT_REJECTED (→ bad_certificate alert) on the store context.
-        self._verify_cb = _ffi.callback("int (*)(int, X509_STORE_CTX *)", self._on_verify)
-        _lib.SSL_set_verify(ssl, context.get_verify_mode(), self._verify_cb)
+        _lib.SSL_set_verify(ssl, context.get_verify_mode(), _verify_callback)
         self._conn = conn
 
         self._state = _State.OK
@@ -260,9 +281,6 @@ class TLSStream(trio.abc.Stream):
         self._timed_out = False
 
     # ------------------------------------------------------------------ OpenSSL callbacks
-    def _clock_ms(self) -> float:
-        return (trio.current_time() - self._t0) * 1000.0
-
     def _on_info(self, ssl, where: int, ret: int) -> None:
         try:
             if where & _CB_LOOP:
