@@ -589,6 +589,7 @@ class TLSStream(trio.abc.Stream):
         BIOs keep the capacity of the largest flight they held (a certificate flight: several kB
         each), so both are replaced by fresh ones (any received bytes not yet consumed move over)."""
         self.peer_check = None
+        self._tx.pack()
         conn = self._conn
         try:
             old_in = conn._into_ssl
