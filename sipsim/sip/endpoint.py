@@ -435,13 +435,15 @@ class Endpoint:
         self._actions.append(action)
 
     def _log(self, msg: Message, direction: str) -> None:
-        call = self.calls.get(msg.call_id or "")
+        call = self.calls.get(msg.headers._first("call-id") or "")
         if call is not None:
             call.log.append((self._now, direction, msg.first_line))
 
     def _send(self, conn: Hashable, msg: Message) -> None:
-        self._log(msg, "out")
-        self._emit(Transmit(conn, serialise(msg), msg))
+        call = self.calls.get(msg.headers._first("call-id") or "")
+        if call is not None:
+            call.log.append((self._now, "out", msg.first_line))
+        self._actions.append(Transmit(conn, serialise(msg), msg))
 
     def _start_ua_timer(self, key: tuple[str, str], delay: float) -> None:
         self._ua_timers.add(key)
@@ -486,12 +488,13 @@ class Endpoint:
 
     def _run(self, txn: Transaction, outputs: list[Any]) -> None:
         for out in outputs:
-            if isinstance(out, Send):
+            kind = type(out)
+            if kind is Send:
                 self._send(out.conn, out.message)
-            elif isinstance(out, ToTU):
+            elif kind is ToTU:
                 self._tu(out)
             else:  # StartTimer / CancelTimer
-                self._emit(out)
+                self._actions.append(out)
         if txn.terminated:
             table = self._client if txn.key[0] == "client" else self._server
             if table.get(txn.key) is txn:

@@ -161,6 +161,16 @@ class Headers:
             return split_commas(v)[0]
         return v
 
+    def _first(self, key: str) -> str | None:
+        """``get`` by an already-normalised key (``"call-id"``, ``"via"``...)."""
+        try:
+            v = self._fields[self._keys.index(key)][1]
+        except ValueError:
+            return None
+        if "," in v and key in MULTI_VALUE:
+            return split_commas(v)[0]
+        return v
+
     def get_all(self, name: str) -> list[str]:
         """Every value, in order; comma-separated values of list headers are split."""
         key = (_NAME_CACHE.get(name) or _name_key(name))[0]
@@ -216,9 +226,13 @@ class _Common:
         (:class:`~sipsim.sip.headers.NameAddr`) parsed, or None when absent; raises ValueError.
 
         Parsed once per value and kept on the message (the parser stores what it validated), so the
-        endpoint, transactions and dialogs do not parse the same header again. The result is shared:
-        read it, do not change it. Changing the header's value is seen (the cache is keyed by it)."""
-        value = self.headers.get(name)
+        endpoint, transactions and dialogs do not parse the same header again. The result is shared
+        (also between messages carrying the same value): read it, do not change it. Changing the
+        header's value is seen (the cache is keyed by it)."""
+        return self._parsed_first(name, (_NAME_CACHE.get(name) or _name_key(name))[0])
+
+    def _parsed_first(self, name: str, key: str):
+        value = self.headers._first(key)
         if value is None:
             return None
         cache = self._parsed
@@ -234,12 +248,12 @@ class _Common:
 
     @property
     def call_id(self) -> str | None:
-        return self.headers.get("Call-ID")
+        return self.headers._first("call-id")
 
     @property
     def cseq(self) -> tuple[int, str]:
         """``(number, METHOD)``; raises ValueError when CSeq is missing or malformed."""
-        value = self.headers.get("CSeq")
+        value = self.headers._first("cseq")
         if value is None:
             raise ValueError("no CSeq header")
         cache = self._parsed
@@ -259,26 +273,26 @@ class _Common:
     @property
     def from_tag(self) -> str | None:
         try:
-            addr = self.parsed_header("From")
+            addr = self._parsed_first("From", "from")
         except ValueError:
             return None
-        return None if addr is None else addr.tag
+        return None if addr is None else addr.params.get("tag")
 
     @property
     def to_tag(self) -> str | None:
         try:
-            addr = self.parsed_header("To")
+            addr = self._parsed_first("To", "to")
         except ValueError:
             return None
-        return None if addr is None else addr.tag
+        return None if addr is None else addr.params.get("tag")
 
     @property
     def top_via_branch(self) -> str | None:
         try:
-            via = self.parsed_header("Via")
+            via = self._parsed_first("Via", "via")
         except ValueError:
             return None
-        return None if via is None else via.branch
+        return None if via is None else via.params.get("branch")
 
     @property
     def first_line(self) -> str:

@@ -133,10 +133,12 @@ def _parse_head(block: bytes | bytearray, limits: Limits) -> tuple[str, Headers,
                     if hit is None:
                         return _parse_head_slow(lines, limits)
                     hits[i] = hit
-        if not hits:
-            return lines[0], Headers(), None
-        keys, fields = map(list, zip(*hits))
-        return lines[0], Headers._make(keys, fields), None
+        headers = Headers.__new__(Headers)
+        if hits:
+            headers._keys, headers._fields = map(list, zip(*hits))
+        else:
+            headers._keys, headers._fields = [], []
+        return lines[0], headers, None
     return _parse_head_slow(lines, limits)
 
 
@@ -274,9 +276,10 @@ def _build(start: str, headers: Headers, body: bytes) -> Message:
         msg = Response(int(code), bits[2] if len(bits) > 2 else "", headers, body)
     keys = headers._keys
     fields = headers._fields
-    for name, key in _MANDATORY_KEYS:
-        if key not in keys:
-            raise fail("missing_header", f"the message has no {name} header")
+    if not ("via" in keys and "from" in keys and "to" in keys and "call-id" in keys and "cseq" in keys):
+        for name, key in _MANDATORY_KEYS:
+            if key not in keys:
+                raise fail("missing_header", f"the message has no {name} header")
     cseq = fields[keys.index("cseq")][1]
     cbits = cseq.split()
     if (
@@ -303,12 +306,15 @@ def _build(start: str, headers: Headers, body: bytes) -> Message:
                     first = False
     except ValueError as e:
         raise fail("bad_via", f"a Via header is malformed ({e})") from None
-    for name, key in (("From", "from"), ("To", "to")):
-        value = fields[keys.index(key)][1]
-        try:
-            parsed[name] = (value, parsed_name_addr(value))
-        except ValueError as e:
-            raise fail("bad_header", f"the {name} header is malformed ({e})") from None
+    name = "From"
+    try:
+        value = fields[keys.index("from")][1]
+        parsed["From"] = (value, parsed_name_addr(value))
+        name = "To"
+        value = fields[keys.index("to")][1]
+        parsed["To"] = (value, parsed_name_addr(value))
+    except ValueError as e:
+        raise fail("bad_header", f"the {name} header is malformed ({e})") from None
     msg._parsed = parsed
     return msg
 

@@ -186,10 +186,13 @@ class Transaction:
         if entry is None:
             return []
         self.state, actions = entry
-        out: list[Any] = []
-        for action in actions:
-            out.extend(self._do(action, message))
-        if self.state == "terminated":
+        if len(actions) == 1:
+            out = self._do(actions[0], message)
+        else:
+            out = []
+            for action in actions:
+                out += self._do(action, message)
+        if self.state == "terminated" and self.running:
             for letter in sorted(self.running):
                 out.append(CancelTimer(self.timer_key(letter)))
             self.running.clear()
