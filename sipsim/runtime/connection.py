@@ -53,6 +53,8 @@ class SipConnection:
     # set by __post_init__ (slots: no per-instance __dict__ for thousands of idle connections)
     _out: list = field(init=False, repr=False)
     _writer_task: Any = field(init=False, repr=False)
+    _nursery: Any = field(init=False, repr=False)
+    _writer_started: bool = field(init=False, repr=False)
     _ended: bool = field(init=False, repr=False)
     queued: int = field(init=False)
     _drained: Any = field(init=False, repr=False)
@@ -67,6 +69,8 @@ class SipConnection:
         # fill (woken with trio.lowlevel.reschedule: no ParkingLot per connection).
         self._out: list[bytes] = []
         self._writer_task = None
+        self._nursery = None  # run()'s, while it runs
+        self._writer_started = False  # the writer task starts with the first bytes to send
         self._ended = False  # no more transmits: the writer sends what is left, then ends
         self.queued = 0  # bytes waiting in the queue or being sent
         self._drained = None  # an Event while more than high_water bytes wait (back-pressure)
@@ -103,6 +107,14 @@ class SipConnection:
         if task is not None:
             self._writer_task = None
             trio.lowlevel.reschedule(task)
+        elif not self._writer_started and self._nursery is not None:
+            # no writer task until there is something to send (or the queue ends): an idle
+            # connection costs one task, not two
+            self._writer_started = True
+            try:
+                self._nursery.start_soon(self._write_then_cancel, self._nursery.cancel_scope)
+            except RuntimeError:  # the nursery closed: the connection is ending anyway
+                pass
 
     async def _sleep_until_woken(self) -> None:
         self._writer_task = trio.lowlevel.current_task()
@@ -132,13 +144,16 @@ class SipConnection:
         try:
             async with trio.open_nursery() as nursery:
                 self._scope = nursery.cancel_scope
+                self._nursery = nursery
                 if self.closed:
                     nursery.cancel_scope.cancel()
-                nursery.start_soon(self._write_then_cancel, nursery.cancel_scope)
+                if self._out or self._ended:  # transmitted (or closed) before run() started
+                    self._wake_writer()
                 await self.reader(deliver)
                 if not self._closing:
                     nursery.cancel_scope.cancel()
         finally:
+            self._nursery = None
             self.closed = True
 
     async def _write_then_cancel(self, scope: trio.CancelScope) -> None:

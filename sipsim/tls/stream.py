@@ -741,8 +741,13 @@ class TLSStream(trio.abc.Stream):
                 f"{peer} rejected {self._our_cert()} (alert unsupported_certificate: wrong key "
                 "usage or extended key usage); reissue it with serverAuth and clientAuth."
             )
-        no_cert_sent = self._conn.get_certificate() is None
-        server_hello = self._tx.seen(RECEIVED, "Server Hello")
+        # (both only matter to a client that received handshake_failure: naming the transcript
+        # for every other failure, e.g. a shutdown after the peer left, would be wasted)
+        if not self.server_side and rcv_name == "handshake_failure":
+            no_cert_sent = self._conn.get_certificate() is None
+            server_hello = self._tx.seen(RECEIVED, "Server Hello")
+        else:
+            no_cert_sent = server_hello = False
         if self.server_side and "peer did not return a certificate" in errs:
             return "tls_no_peer_cert", (
                 f"{peer} sent no client certificate but {who} requires one (mutual TLS): give "
