@@ -3,7 +3,6 @@ or another sipsim, and summarise them."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import trio
@@ -12,6 +11,7 @@ from sipsim.commands._observe import add_observer_flags, observers_from
 from sipsim.commands._tlsflags import add_tls_flags, endpoint_from
 from sipsim.errors import UserError
 from sipsim.lab import model as m
+from sipsim.report.jsonfile import dumps_report
 from sipsim.report.progress import call_progress
 from sipsim.report.summary import load_summary, summary_lines
 from sipsim.report.table import make_console, print_report
@@ -88,7 +88,7 @@ def run(args) -> int:
         data["summary"] = summary
         try:
             args.report.parent.mkdir(parents=True, exist_ok=True)
-            args.report.write_text(json.dumps(data, indent=2) + "\n")
+            args.report.write_text(dumps_report(data))
         except OSError as e:
             raise UserError(f"{args.report}: cannot write the report: {e.strerror}") from None
     return 0 if result.failed == 0 else 1

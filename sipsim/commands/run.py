@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import trio
@@ -12,6 +11,7 @@ from sipsim.lab.expect import check as check_expectations
 from sipsim.lab.loader import load_scenario
 from sipsim.commands._observe import add_observer_flags, observers_from
 from sipsim.lab.warnings import legacy_warnings
+from sipsim.report.jsonfile import dumps_report
 from sipsim.report.progress import call_progress
 from sipsim.report.table import make_console, print_report
 from sipsim.runtime.runner import LabRunner
@@ -71,7 +71,7 @@ def run(args) -> int:
     if args.report:
         try:
             args.report.parent.mkdir(parents=True, exist_ok=True)
-            args.report.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+            args.report.write_text(dumps_report(result.to_dict()))
         except OSError as e:
             raise UserError(f"{args.report}: cannot write the report: {e.strerror}") from None
         console.print(f"report: {args.report}")
