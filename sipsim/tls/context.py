@@ -9,6 +9,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
+from OpenSSL._util import ffi as _ffi, lib as _lib
 
 from sipsim.errors import UserError
 
@@ -213,7 +214,9 @@ def build_context(cfg: TLSConfig, server_side: bool) -> SSL.Context:
         mode = SSL.VERIFY_PEER
     ctx.set_verify(mode)
     ctx.set_verify_depth(10)
-    ctx.set_keylog_callback(_keylog_dispatch)
+    # at the C level: no pyOpenSSL wrapper per key line (5 per TLS 1.3 handshake), nothing decoded
+    # unless the connection's TLSStream has a keylog
+    _lib.SSL_CTX_set_keylog_callback(ctx._context, _keylog_c)
     ctx.set_app_data(info)
     return ctx
 
@@ -226,6 +229,13 @@ def context_info(ctx: SSL.Context) -> ContextInfo | None:
 #: SSL pointer → its TLSStream (weak: a stream and its OpenSSL callbacks form no reference cycle,
 #: so a closed connection is freed at once rather than by the garbage collector)
 STREAMS: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
+
+
+@_ffi.callback("void (*)(const SSL *, const char *)")
+def _keylog_c(ssl, line) -> None:
+    stream = STREAMS.get(ssl)
+    if stream is not None and getattr(stream, "keylog", None) is not None:
+        stream._on_keylog(_ffi.string(line))
 
 
 def _keylog_dispatch(conn: SSL.Connection, line: bytes) -> None:
