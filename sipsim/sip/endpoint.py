@@ -702,13 +702,13 @@ class Endpoint:
             fields = [f for k, f in zip(rh._keys, rh._fields) if k == "via" or k == "record-route"]
         else:
             fields = [f for k, f in zip(rh._keys, rh._fields) if k == "via"]
-        fields.append(("From", rh.get("From") or ""))
-        to = rh.get("To") or ""
+        fields.append(("From", rh._first("from") or ""))
+        to = rh._first("to") or ""
         if status > 100 and to_tag and req.to_tag is None:
             to = f"{to};tag={to_tag}"
         fields.append(("To", to))
-        fields.append(("Call-ID", rh.get("Call-ID") or ""))
-        fields.append(("CSeq", rh.get("CSeq") or ""))
+        fields.append(("Call-ID", rh._first("call-id") or ""))
+        fields.append(("CSeq", rh._first("cseq") or ""))
         if contact:
             fields.append(("Contact", self._contact(_user_of(req.uri), transport=_via_transport(req))))
         fields.append(("Server", cfg.user_agent))

@@ -385,7 +385,13 @@ class MessageReader:
                     fatal=True,
                 )
             start, headers, error = _parse_head(buf[:end], limits)
-            length = _content_length(headers, start)
+            keys = headers._keys
+            if keys.count("content-length") == 1 and (
+                text := headers._fields[keys.index("content-length")][1]
+            ).isdigit() and text.isascii():
+                length = int(text)  # the usual case; _content_length has the general rules
+            else:
+                length = _content_length(headers, start)
             if length is None:
                 raise SipParseError(
                     "missing_content_length",
