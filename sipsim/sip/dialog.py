@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .headers import parse_name_addr
+from .headers import parse_name_addr, parsed_name_addr
 from .message import Headers, Request, Response
 
 __all__ = ["DIALOG_TABLE", "Dialog", "DialogError"]
@@ -114,7 +114,7 @@ class Dialog:
         contact = message.headers.get("Contact")
         if contact:
             try:
-                self.remote_target = parse_name_addr(contact).uri
+                self.remote_target = parsed_name_addr(contact).uri  # a peer's Contact repeats call after call
             except ValueError as e:
                 raise DialogError(f"bad Contact {contact!r}: {e}") from None
 

@@ -87,8 +87,127 @@ class SessionDescription:
         return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
+def _line_op(line: str) -> tuple:
+    """What one SDP line says, independent of where it is (``parse_sdp`` applies it in context)."""
+    if line[1:2] != "=":
+        if line.strip():
+            return ("error", f"SDP line {line[:40]!r} is not 'x=value'")
+        return ("skip",)
+    kind = line[0]
+    if kind == "a":
+        name, _, arg = line[2:].strip().partition(":")
+        if name == "rtpmap":
+            pt_text, _, enc = arg.partition(" ")
+            enc_name, _, rate = enc.strip().partition("/")
+            if pt_text.isdigit():
+                rate_text = rate.split("/")[0]
+                return ("rtpmap", int(pt_text), (enc_name, int(rate_text) if rate_text.isdigit() else 8000))
+        elif name in _DIRECTIONS:
+            return ("direction", name)
+        elif name == "ptime":
+            if arg.strip().isdigit():
+                return ("ptime", int(arg))
+        elif name == "fmtp":
+            pt_text, _, params = arg.partition(" ")
+            if pt_text.isdigit():
+                return ("fmtp", int(pt_text), params.strip())
+        return ("a",)
+    if kind == "o":
+        value = line[2:].strip()
+        bits = value.split()
+        if len(bits) != 6:
+            return ("error", f"bad o= line {value!r}")
+        try:
+            return ("o", bits[0], int(bits[1]), int(bits[2]))
+        except ValueError:
+            return ("error", f"bad o= line {value!r}")
+    if kind == "c":
+        value = line[2:].strip()
+        bits = value.split()
+        if len(bits) != 3:
+            return ("error", f"bad c= line {value!r}")
+        return ("c", bits[2])
+    if kind == "m":
+        value = line[2:].strip()
+        bits = value.split()
+        if len(bits) < 4:
+            return ("m", f"bad m= line {value!r}")
+        if bits[0] != "audio":
+            return ("m", None)
+        try:
+            return ("m", None, int(bits[1].split("/")[0]), [int(p) for p in bits[3:]])
+        except ValueError:
+            return ("m", f"bad m= line {value!r}")
+    return ("skip",)
+
+
+#: SDP line → its _line_op (the lines of offers and answers repeat: rtpmaps, c=, s=, t=...); bounded
+_LINE_OPS: dict[str, tuple] = {}
+
+
 def parse_sdp(body: bytes) -> SessionDescription:
     """Parse the first audio m-line of an SDP body. Raises SdpError."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SdpError("SDP is not UTF-8") from None
+    address = ""
+    media_address = ""
+    username, session_id, version = "-", 0, 0
+    port: int | None = None
+    pts: list[int] = []
+    rtpmap: dict[int, tuple[str, int]] = {}
+    fmtp: dict[int, str] = {}
+    direction = "sendrecv"
+    ptime = None
+    in_audio = seen_media = False
+    ops = _LINE_OPS
+    for line in text.splitlines():
+        op = ops.get(line)
+        if op is None:
+            op = _line_op(line)
+            if len(ops) >= 1024:
+                ops.clear()
+            ops[line] = op
+        tag = op[0]
+        if tag == "rtpmap":
+            if in_audio:
+                rtpmap[op[1]] = op[2]
+        elif tag == "skip" or tag == "a":
+            continue
+        elif tag == "direction":
+            if in_audio or not seen_media:
+                direction = op[1]
+        elif tag == "ptime":
+            if in_audio or not seen_media:
+                ptime = op[1]
+        elif tag == "fmtp":
+            if in_audio:
+                fmtp[op[1]] = op[2]
+        elif tag == "c":
+            if in_audio:
+                media_address = op[1]
+            elif not seen_media:
+                address = op[1]
+        elif tag == "o":
+            _, username, session_id, version = op
+        elif tag == "m":
+            seen_media = True
+            if in_audio or port is not None:
+                in_audio = False
+            elif op[1] is not None:
+                raise SdpError(op[1])
+            elif len(op) == 4:
+                port, pts = op[2], list(op[3])
+                in_audio = True
+        else:  # "error"
+            raise SdpError(op[1])
+    return _session(body, address, media_address, username, session_id, version, port, pts, rtpmap, fmtp,
+                    direction, ptime)
+
+
+def _parse_sdp_slow(body: bytes) -> SessionDescription:
+    """The line-by-line reference for :func:`parse_sdp` (same result, no line cache)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -165,6 +284,12 @@ def parse_sdp(body: bytes) -> SessionDescription:
             except ValueError:
                 raise SdpError(f"bad m= line {value!r}") from None
             in_audio = True
+    return _session(body, address, media_address, username, session_id, version, port, pts, rtpmap, fmtp,
+                    direction, ptime)
+
+
+def _session(body, address, media_address, username, session_id, version, port, pts, rtpmap, fmtp, direction,
+             ptime) -> SessionDescription:
     if port is None:
         raise SdpError("SDP has no audio m= line")
     codecs = []

@@ -109,3 +109,35 @@ def test_header_store_keeps_keys_and_fields_in_step():
     c.add("To", "t")
     assert len(h) == 2 and len(c) == 3 and c.get("t") == "t" and "To" not in h
     assert Headers(h) == h and Headers() == Headers([]) and not Headers()
+
+
+SDP_LINE = st.one_of(
+    st.sampled_from([
+        "v=0", "o=sipsim 1 0 IN IP4 127.0.0.1", "o=bad", "o=a b c IN IP4 h", "s=SIP Call", "c=IN IP4 10.0.0.1",
+        "c=IN IP4", "t=0 0", "m=audio 16384 RTP/AVP 0 8 101", "m=audio 4000/2 RTP/AVP 0", "m=video 5000 RTP/AVP 96",
+        "m=audio x RTP/AVP 0", "m=audio 1", "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000/1", "a=rtpmap:x PCMU/8000",
+        "a=rtpmap:101 telephone-event/8000", "a=rtpmap:96 opus/abc", "a=fmtp:101 0-16", "a=fmtp:x y", "a=ptime:20",
+        "a=ptime: 30", "a=ptime:x", "a=sendonly", "a=recvonly", "a=inactive", "a= sendrecv ", "a=foo:bar", "",
+        " ", "garbage", "b=AS:64",
+    ]),
+    st.text(alphabet="amcot=: 0189/PCMU", max_size=14),
+)
+
+
+def sdp_outcome(fn, body: bytes):
+    from sipsim.sip.sdp import SdpError
+
+    try:
+        return ("ok", fn(body))
+    except SdpError as e:
+        return ("error", str(e))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(SDP_LINE, max_size=12), st.sampled_from(["\r\n", "\n"]))
+def test_sdp_line_cache_matches_the_line_by_line_parser(lines, eol):
+    from sipsim.sip import sdp
+
+    body = (eol.join(lines) + eol).encode()
+    assert sdp_outcome(sdp.parse_sdp, body) == sdp_outcome(sdp._parse_sdp_slow, body)
+    assert sdp_outcome(sdp.parse_sdp, body) == sdp_outcome(sdp.parse_sdp, body)  # cached lines: same again
