@@ -142,4 +142,4 @@ class Dialog:
         fields.append(("Call-ID", self.call_id))
         fields.append(("CSeq", f"{self.next_cseq() if cseq is None else cseq} {method}"))
         fields.append(("Max-Forwards", "70"))
-        return Request(method, uri, Headers(fields), body)
+        return Request(method, uri, Headers._adopt(fields), body)

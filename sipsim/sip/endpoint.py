@@ -190,6 +190,8 @@ class Endpoint:
         if reader is None:
             reader = self._readers[conn] = MessageReader(self.config.limits)
         reader.feed(data)
+        report = self.config.report_received
+        calls = self.calls
         while True:
             try:
                 msg = reader.next_message()
@@ -202,10 +204,12 @@ class Endpoint:
                 continue
             if msg is None:
                 return
-            self._log(msg, "in")
-            if self.config.report_received:
+            call = calls.get(msg.call_id or "")
+            if call is not None:
+                call.log.append((now, "in", msg.first_line))
+            if report:
                 self._emit(Received(conn, msg))
-            if isinstance(msg, Request):
+            if type(msg) is Request:
                 self._on_request(conn, msg)
             else:
                 self._on_response(conn, msg)
@@ -300,7 +304,7 @@ class Endpoint:
             offer = build_offer(cfg.host, self._media_port(), cfg.codecs, session_id=self._session_id())
             body = offer.raw
             fields.append(("Content-Type", "application/sdp"))
-        invite = Request("INVITE", request_uri, Headers(fields), body)
+        invite = Request("INVITE", request_uri, Headers._adopt(fields), body)
         call = Call(call_id, conn, "uac", caller, called, invite, "calling", now, local_sdp=offer)
         call.dialog = Dialog.for_uac(invite)
         self.calls[call_id] = call
@@ -435,12 +439,12 @@ class Endpoint:
         self._actions.append(action)
 
     def _log(self, msg: Message, direction: str) -> None:
-        call = self.calls.get(msg.headers._first("call-id") or "")
+        call = self.calls.get(msg.call_id or "")
         if call is not None:
             call.log.append((self._now, direction, msg.first_line))
 
     def _send(self, conn: Hashable, msg: Message) -> None:
-        call = self.calls.get(msg.headers._first("call-id") or "")
+        call = self.calls.get(msg.call_id or "")
         if call is not None:
             call.log.append((self._now, "out", msg.first_line))
         self._actions.append(Transmit(conn, serialise(msg), msg))
@@ -472,8 +476,12 @@ class Endpoint:
         call.ended_at = self._now
         call.ended_by = by
         call.end_reason = reason
+        timers, call_id = self._ua_timers, call.call_id
         for kind in ("answer", "ack_wait", "expires", "cancel_guard"):
-            self._stop_ua_timer((kind, call.call_id))
+            key = (kind, call_id)
+            if key in timers:
+                timers.discard(key)
+                self._actions.append(CancelTimer(key))
 
     # ------------------------------------------------------------------ transactions
 
@@ -495,7 +503,7 @@ class Endpoint:
                 self._tu(out)
             else:  # StartTimer / CancelTimer
                 self._actions.append(out)
-        if txn.terminated:
+        if txn.state == "terminated":
             table = self._client if txn.key[0] == "client" else self._server
             if table.get(txn.key) is txn:
                 del table[txn.key]
@@ -521,7 +529,7 @@ class Endpoint:
             method = resp.cseq[1]
         except ValueError:
             return
-        txn = self._client.get(client_key(resp.top_via_branch or "", method))
+        txn = self._client.get(("client", resp.top_via_branch or "", method))  # client_key
         if txn is None:
             self._stray_response(resp, method)
             return
@@ -715,10 +723,11 @@ class Endpoint:
         if dialog_creating or status in (405, 501) or req.method == "OPTIONS":
             fields.append(("Allow", cfg.allow))
             fields.append(("Supported", cfg.supported))
-        fields.extend(extra)
+        for name, value in extra:
+            fields.append((name, value))
         if body:
             fields.append(("Content-Type", "application/sdp"))
-        return Response(status, reason or REASON_PHRASES.get(status, "Unknown"), Headers(fields), body)
+        return Response(status, reason or REASON_PHRASES.get(status, "Unknown"), Headers._adopt(fields), body)
 
     def _respond(self, txn: Transaction, status: int, **kw: Any) -> Response:
         call = self.calls.get(txn.request.call_id or "")

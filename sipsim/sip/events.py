@@ -9,7 +9,7 @@ was rejected, cancelled by the caller or lost before it was answered; see ``Call
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal
 
 from .message import Message, Request
@@ -30,6 +30,31 @@ __all__ = [
 ]
 
 
+def _quick_init(cls: type) -> type:
+    """Give a frozen ``slots`` dataclass an ``__init__`` that stores each field through its slot
+    descriptor instead of ``object.__setattr__`` (same signature and defaults; the class stays frozen,
+    hashable and comparable). Actions are created for every message, so this is on the hot path."""
+    names, params, env = [], [], {}
+    for f in fields(cls):
+        if f.default_factory is not MISSING:  # not used by these classes
+            raise TypeError(f"{cls.__name__}.{f.name}: default_factory is not supported")
+        names.append(f.name)
+        if f.default is not MISSING:
+            env[f"_d_{f.name}"] = f.default
+            params.append(f"{f.name}=_d_{f.name}")
+        else:
+            params.append(f.name)
+        env[f"_s_{f.name}"] = cls.__dict__[f.name].__set__
+    body = "".join(f"    _s_{n}(self, {n})\n" for n in names) or "    pass\n"
+    exec(f"def __init__(self, {', '.join(params)}):\n{body}", env)
+    init = env["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__doc__ = cls.__init__.__doc__
+    cls.__init__ = init
+    return cls
+
+
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class Transmit:
     """Write ``data`` on connection ``conn``; ``message`` is the parsed form (for logs/ladders)."""
@@ -39,6 +64,7 @@ class Transmit:
     message: Message
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class StartTimer:
     """Schedule ``ep.timer_fired(key, now)`` in ``delay`` seconds (replacing a timer of that key)."""
@@ -47,6 +73,7 @@ class StartTimer:
     delay: float
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class CancelTimer:
     """Forget the timer ``key`` (no-op if it already fired)."""
@@ -54,6 +81,7 @@ class CancelTimer:
     key: Hashable
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class IncomingCall:
     """An INVITE arrived (100 Trying already sent); call ``answer`` or ``reject``."""
@@ -63,6 +91,7 @@ class IncomingCall:
     request: Request
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class CallProgress:
     """A provisional (1xx) response to our INVITE."""
@@ -71,6 +100,7 @@ class CallProgress:
     status: int
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class CallAnswered:
     """A 2xx to our INVITE (ACK already sent). ``sdp_answer`` is the parsed body (or None)."""
@@ -80,6 +110,7 @@ class CallAnswered:
     sdp_answer: Any
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class CallFailed:
     """A call we placed ended without being answered.
@@ -95,6 +126,7 @@ class CallFailed:
     reason: str
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class CallEnded:
     """A call ended. ``by`` says which side ended it.
@@ -109,6 +141,7 @@ class CallEnded:
     reason: str = "bye"
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class OptionsResult:
     """Outcome of ``send_options``: a final status, or ``status=None`` with reason ``"timeout"`` /
@@ -119,6 +152,7 @@ class OptionsResult:
     reason: str
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class ProtocolError:
     """Malformed input on ``conn``; ``response_sent`` says whether a 4xx/5xx went back."""
@@ -134,6 +168,7 @@ Action = (
 )
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class Received:
     """A message arrived on ``conn`` (only with ``EndpointConfig.report_received``; for traces)."""

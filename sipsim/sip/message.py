@@ -78,6 +78,10 @@ for _n in (*_KNOWN, *COMPACT_FORMS):  # the usual spellings are never a miss
     _name_key(_n.lower())
 
 
+#: canonical name → key, for names that are their own canonical form ("Via" → "via")
+_CANON_KEY: dict[str, str] = {full: full.lower() for full in _CANONICAL.values()}
+
+
 class Headers:
     """Ordered multi-map of header fields with case-insensitive names.
 
@@ -101,6 +105,19 @@ class Headers:
                 hit = cache.get(name) or _name_key(name)
                 keys.append(hit[0])
                 fields.append((hit[1], value))
+
+    @classmethod
+    def _adopt(cls, pairs: list[tuple[str, str]]) -> Headers:
+        """From a fresh list of ``(name, value)`` tuples, which is kept (not copied): the SIP core's
+        own builders, whose names are nearly always canonical already. Same result as ``Headers(pairs)``."""
+        get = _CANON_KEY.get
+        keys = [get(name) for name, _ in pairs]
+        if None in keys:
+            return cls(pairs)
+        h = cls.__new__(cls)
+        h._keys = keys
+        h._fields = pairs
+        return h
 
     @classmethod
     def _make(cls, keys: list[str], fields: list[tuple[str, str]]) -> Headers:
@@ -232,9 +249,13 @@ class _Common:
         return self._parsed_first(name, (_NAME_CACHE.get(name) or _name_key(name))[0])
 
     def _parsed_first(self, name: str, key: str):
-        value = self.headers._first(key)
-        if value is None:
+        h = self.headers
+        try:
+            value = h._fields[h._keys.index(key)][1]
+        except ValueError:
             return None
+        if "," in value and key in MULTI_VALUE:
+            value = split_commas(value)[0]
         cache = self._parsed
         if cache is None:
             cache = self._parsed = {}
@@ -248,14 +269,20 @@ class _Common:
 
     @property
     def call_id(self) -> str | None:
-        return self.headers._first("call-id")
+        h = self.headers
+        try:
+            return h._fields[h._keys.index("call-id")][1]  # Call-ID is never a list: no split
+        except ValueError:
+            return None
 
     @property
     def cseq(self) -> tuple[int, str]:
         """``(number, METHOD)``; raises ValueError when CSeq is missing or malformed."""
-        value = self.headers._first("cseq")
-        if value is None:
-            raise ValueError("no CSeq header")
+        h = self.headers
+        try:
+            value = h._fields[h._keys.index("cseq")][1]  # CSeq is never a list: no split
+        except ValueError:
+            raise ValueError("no CSeq header") from None
         cache = self._parsed
         if cache is not None:
             hit = cache.get("CSeq")

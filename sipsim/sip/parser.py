@@ -352,6 +352,8 @@ class MessageReader:
         """The next complete message, or None if more bytes are needed. Raises SipParseError."""
         if self._error is not None:
             raise self._error
+        if not self._buf:  # the usual second call after a message: nothing buffered
+            return None
         try:
             return self._next()
         except SipParseError as e:

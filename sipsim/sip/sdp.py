@@ -69,22 +69,29 @@ class SessionDescription:
         return [c.name for c in self.codecs]
 
     def to_bytes(self) -> bytes:
-        lines = [
-            "v=0",
-            f"o={self.username} {self.session_id} {self.version} IN IP4 {self.address}",
-            "s=SIP Call",
-            f"c=IN IP4 {self.address}",
-            "t=0 0",
-            f"m=audio {self.port} RTP/AVP " + " ".join(str(c.payload_type) for c in self.codecs),
-        ]
-        for c in self.codecs:
-            lines.append(f"a=rtpmap:{c.rtpmap}")
-            if c.fmtp:
-                lines.append(f"a=fmtp:{c.payload_type} {c.fmtp}")
-        if self.ptime:
-            lines.append(f"a=ptime:{self.ptime}")
-        lines.append(f"a={self.direction}")
-        return ("\r\n".join(lines) + "\r\n").encode("ascii")
+        key = (tuple(self.codecs), self.ptime, self.direction)
+        media = _MEDIA_TAILS.get(key)
+        if media is None:  # the payload types and a= lines depend on the codecs only: built once
+            lines = [" ".join(str(c.payload_type) for c in self.codecs)]
+            for c in self.codecs:
+                lines.append(f"a=rtpmap:{c.rtpmap}")
+                if c.fmtp:
+                    lines.append(f"a=fmtp:{c.payload_type} {c.fmtp}")
+            if self.ptime:
+                lines.append(f"a=ptime:{self.ptime}")
+            lines.append(f"a={self.direction}")
+            media = "\r\n".join(lines) + "\r\n"
+            if len(_MEDIA_TAILS) < 256:
+                _MEDIA_TAILS[key] = media
+        address = self.address
+        return (
+            f"v=0\r\no={self.username} {self.session_id} {self.version} IN IP4 {address}\r\ns=SIP Call\r\n"
+            f"c=IN IP4 {address}\r\nt=0 0\r\nm=audio {self.port} RTP/AVP {media}"
+        ).encode("ascii")
+
+
+#: (codecs, ptime, direction) → the m= line's payload types and the a= lines after it
+_MEDIA_TAILS: dict[tuple, str] = {}
 
 
 def _line_op(line: str) -> tuple:

@@ -25,7 +25,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from .events import CancelTimer, StartTimer
+from .events import CancelTimer, StartTimer, _quick_init
 from .message import Headers, Request, Response
 from .timers import TimerConfig
 
@@ -107,6 +107,7 @@ TABLES = {"ict": ICT_TABLE, "nict": NICT_TABLE, "ist": IST_TABLE, "nist": NIST_T
 INITIAL = {"ict": "calling", "nict": "trying", "ist": "proceeding", "nist": "trying"}
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class Send:
     """Transaction output: put ``message`` on the transaction's connection."""
@@ -115,6 +116,7 @@ class Send:
     message: Request | Response
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class ToTU:
     """Transaction output for the UA core: ``what`` is "response", "timeout" or "transport_error"."""

@@ -141,3 +141,72 @@ def test_sdp_line_cache_matches_the_line_by_line_parser(lines, eol):
     body = (eol.join(lines) + eol).encode()
     assert sdp_outcome(sdp.parse_sdp, body) == sdp_outcome(sdp._parse_sdp_slow, body)
     assert sdp_outcome(sdp.parse_sdp, body) == sdp_outcome(sdp.parse_sdp, body)  # cached lines: same again
+
+
+def _to_bytes_reference(sd) -> bytes:
+    """SessionDescription.to_bytes as it was written line by line (the cached form must equal it)."""
+    lines = [
+        "v=0",
+        f"o={sd.username} {sd.session_id} {sd.version} IN IP4 {sd.address}",
+        "s=SIP Call",
+        f"c=IN IP4 {sd.address}",
+        "t=0 0",
+        f"m=audio {sd.port} RTP/AVP " + " ".join(str(c.payload_type) for c in sd.codecs),
+    ]
+    for c in sd.codecs:
+        lines.append(f"a=rtpmap:{c.rtpmap}")
+        if c.fmtp:
+            lines.append(f"a=fmtp:{c.payload_type} {c.fmtp}")
+    if sd.ptime:
+        lines.append(f"a=ptime:{sd.ptime}")
+    lines.append(f"a={sd.direction}")
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["PCMU", "PCMA", "telephone-event"]), max_size=3),
+    st.sampled_from([None, 0, 20, 30]),
+    st.sampled_from(["sendrecv", "sendonly", "recvonly", "inactive"]),
+    st.integers(0, 65535),
+    st.integers(0, 2**31),
+)
+def test_sdp_to_bytes_matches_the_line_by_line_form(names, ptime, direction, port, session_id):
+    from sipsim.sip.sdp import STATIC_CODECS, SessionDescription
+
+    sd = SessionDescription("10.0.0.1", port, [STATIC_CODECS[n] for n in names], session_id, 0, "sipsim",
+                            direction, ptime)
+    assert sd.to_bytes() == _to_bytes_reference(sd)
+    assert sd.to_bytes() == _to_bytes_reference(sd)  # from the cache
+
+
+def test_adopted_header_lists_equal_the_normalising_constructor():
+    pairs = [("Via", "a"), ("v", "b"), ("CALL-ID", "c"), ("X-Custom", "d"), ("Content-Length", "0")]
+    assert Headers._adopt(list(pairs)) == Headers(pairs)
+    assert Headers._adopt(list(pairs))._keys == Headers(pairs)._keys
+    canonical = [("Via", "a"), ("To", "t"), ("Call-ID", "c")]
+    h = Headers._adopt(canonical)
+    assert h._keys == ["via", "to", "call-id"] and h.items() == canonical
+
+
+def test_actions_keep_their_dataclass_behaviour_with_the_quick_init():
+    import dataclasses
+    import inspect
+
+    import pytest
+
+    from sipsim.sip import events, transaction
+
+    classes = [getattr(events, n) for n in events.__all__ if n != "Action"] + [transaction.Send, transaction.ToTU]
+    for cls in classes:
+        params = inspect.signature(cls.__init__).parameters
+        assert [p for p in params if p != "self"] == [f.name for f in dataclasses.fields(cls)]
+    e = events.CallEnded("c1", "local")
+    assert (e.call_id, e.by, e.reason) == ("c1", "local", "bye")
+    assert e == events.CallEnded(call_id="c1", by="local", reason="bye") and hash(e) == hash(events.CallEnded("c1", "local"))
+    assert dataclasses.replace(e, reason="no_ack").reason == "no_ack"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        e.reason = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        events.Transmit("conn", b"")  # type: ignore[call-arg]
+    assert transaction.ToTU(None, "timeout").response is None
