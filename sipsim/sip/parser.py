@@ -18,6 +18,7 @@ be answered with the right Via/From/To/Call-ID/CSeq (see :attr:`SipParseError.ca
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .headers import parsed_name_addr, parsed_via
@@ -36,6 +37,10 @@ __all__ = [
 
 MANDATORY_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
 _MANDATORY_KEYS = tuple((name, name.lower()) for name in MANDATORY_HEADERS)
+#: the usual start lines and CSeq, matched at once (anything else takes the checks one by one)
+_REQUEST_LINE = re.compile(r"([A-Z]+) (sip:[^ ]*) SIP/2\.0")
+_STATUS_LINE = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9])(?: (.*))?", re.DOTALL)
+_CSEQ = re.compile(r"([0-9]+) ([A-Za-z]+)")
 #: methods known to be tokens (others are checked character by character)
 _METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "REGISTER", "PRACK", "UPDATE",
                       "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"})
@@ -243,57 +248,69 @@ def _content_length(headers: Headers, start: str) -> int | None:
     return int(text)
 
 
+def _fail(start: str, headers: Headers, reason: str, detail: str, status: int = 400) -> SipParseError:
+    return SipParseError(reason, detail, status, start_line=start, partial_headers=headers)
+
+
 def _build(start: str, headers: Headers, body: bytes) -> Message:
     """Validate start line and mandatory headers; return the message or raise (non-fatal)."""
 
-    def fail(reason: str, detail: str, status: int = 400) -> SipParseError:
-        return SipParseError(reason, detail, status, start_line=start, partial_headers=headers)
-
-    request = start[:4].upper() != "SIP/"
-    if request:
+    m = _REQUEST_LINE.fullmatch(start)
+    if m is not None and m[1] in _METHODS:  # the usual request line: every check below holds
+        request = True
+        msg: Message = Request(m[1], m[2], headers, body)
+    elif (m := _STATUS_LINE.fullmatch(start)) is not None:  # the usual status line
+        request = False
+        msg = Response(int(m[1]), m[2] or "", headers, body)
+    elif request := start[:4].upper() != "SIP/":
         bits = start.split(" ")
         if len(bits) != 3 or not all(bits):
-            raise fail("bad_start_line", f"request line {start[:80]!r} is not 'METHOD URI SIP/2.0'")
+            raise _fail(start, headers, "bad_start_line", f"request line {start[:80]!r} is not 'METHOD URI SIP/2.0'")
         method, uri, version = bits
         if method not in _METHODS and (not _TOKEN_SEPARATORS.isdisjoint(method) or not method.isascii()):
-            raise fail("bad_start_line", f"method {method[:40]!r} is not a token")
+            raise _fail(start, headers, "bad_start_line", f"method {method[:40]!r} is not a token")
         if not uri.startswith("sip:"):
             scheme, colon, _ = uri.partition(":")
             if not colon or not scheme.isalpha() or not scheme.isascii():
-                raise fail("bad_request_uri", f"Request-URI {uri[:80]!r} has no scheme")
+                raise _fail(start, headers, "bad_request_uri", f"Request-URI {uri[:80]!r} has no scheme")
         if version != "SIP/2.0" and version.upper() != "SIP/2.0":
             if version.upper().startswith("SIP/"):
-                raise fail("bad_version", f"SIP version {version[:20]!r} is not supported", 505)
-            raise fail("bad_start_line", f"request line {start[:80]!r} does not end in SIP/2.0")
-        msg: Message = Request(method, uri, headers, body)
+                raise _fail(start, headers, "bad_version", f"SIP version {version[:20]!r} is not supported", 505)
+            raise _fail(start, headers, "bad_start_line", f"request line {start[:80]!r} does not end in SIP/2.0")
+        msg = Request(method, uri, headers, body)
     else:
         bits = start.split(" ", 2)
         if bits[0] != "SIP/2.0" and bits[0].upper() != "SIP/2.0":
-            raise fail("bad_version", f"status line version {bits[0][:20]!r} is not SIP/2.0", 505)
+            raise _fail(start, headers, "bad_version", f"status line version {bits[0][:20]!r} is not SIP/2.0", 505)
         code = bits[1] if len(bits) > 1 else ""
         if len(code) != 3 or not code.isdigit() or not code.isascii() or not 100 <= int(code) <= 699:
-            raise fail("bad_start_line", f"status line {start[:80]!r} has no 3-digit status code")
+            raise _fail(start, headers, "bad_start_line", f"status line {start[:80]!r} has no 3-digit status code")
         msg = Response(int(code), bits[2] if len(bits) > 2 else "", headers, body)
     keys = headers._keys
     fields = headers._fields
     if not ("via" in keys and "from" in keys and "to" in keys and "call-id" in keys and "cseq" in keys):
         for name, key in _MANDATORY_KEYS:
             if key not in keys:
-                raise fail("missing_header", f"the message has no {name} header")
+                raise _fail(start, headers, "missing_header", f"the message has no {name} header")
     cseq = fields[keys.index("cseq")][1]
-    cbits = cseq.split()
-    if (
-        len(cbits) != 2
-        or not cbits[0].isdigit()
-        or not cbits[0].isascii()
-        or int(cbits[0]) >= _MAX_CSEQ
-        or not _TOKEN_SEPARATORS.isdisjoint(cbits[1])
-    ):
-        raise fail("bad_cseq", f"CSeq {cseq[:60]!r} is not 'number METHOD' with number < 2**31")
-    if request and cbits[1] != msg.method:
-        raise fail("bad_cseq", f"CSeq method {cbits[1]!r} does not match request method {msg.method!r}")
+    m = _CSEQ.fullmatch(cseq)
+    if m is not None and len(m[1]) < 10:  # "101 INVITE": a number below 2**31 and a token
+        number, cmethod = int(m[1]), m[2]
+    else:
+        cbits = cseq.split()
+        if (
+            len(cbits) != 2
+            or not cbits[0].isdigit()
+            or not cbits[0].isascii()
+            or int(cbits[0]) >= _MAX_CSEQ
+            or not _TOKEN_SEPARATORS.isdisjoint(cbits[1])
+        ):
+            raise _fail(start, headers, "bad_cseq", f"CSeq {cseq[:60]!r} is not 'number METHOD' with number < 2**31")
+        number, cmethod = int(cbits[0]), cbits[1]
+    if request and cmethod != msg.method:
+        raise _fail(start, headers, "bad_cseq", f"CSeq method {cmethod!r} does not match request method {msg.method!r}")
     # What was validated is kept on the message (Message.parsed_header, .cseq).
-    parsed: dict[str, tuple] = {"CSeq": (cseq, (int(cbits[0]), cbits[1]))}
+    parsed: dict[str, tuple] = {"CSeq": (cseq, (number, cmethod))}
     try:
         if keys.count("via") == 1 and "," not in (via := fields[keys.index("via")][1]):
             parsed["Via"] = (via, parsed_via(via))  # the usual case: one Via field, one value
@@ -305,7 +322,7 @@ def _build(start: str, headers: Headers, body: bytes) -> Message:
                     parsed["Via"] = (via, top)
                     first = False
     except ValueError as e:
-        raise fail("bad_via", f"a Via header is malformed ({e})") from None
+        raise _fail(start, headers, "bad_via", f"a Via header is malformed ({e})") from None
     name = "From"
     try:
         value = fields[keys.index("from")][1]
@@ -314,7 +331,7 @@ def _build(start: str, headers: Headers, body: bytes) -> Message:
         value = fields[keys.index("to")][1]
         parsed["To"] = (value, parsed_name_addr(value))
     except ValueError as e:
-        raise fail("bad_header", f"the {name} header is malformed ({e})") from None
+        raise _fail(start, headers, "bad_header", f"the {name} header is malformed ({e})") from None
     msg._parsed = parsed
     return msg
 

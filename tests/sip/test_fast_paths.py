@@ -210,3 +210,50 @@ def test_actions_keep_their_dataclass_behaviour_with_the_quick_init():
     with pytest.raises(TypeError):
         events.Transmit("conn", b"")  # type: ignore[call-arg]
     assert transaction.ToTU(None, "timeout").response is None
+
+
+START_LINE = st.one_of(
+    st.sampled_from([
+        "INVITE sip:a@h SIP/2.0", "BYE sip:a@h SIP/2.0", "invite sip:a@h SIP/2.0", "INVITE sip:a@h sip/2.0",
+        "INVITE sip: SIP/2.0", "INVITE  sip:a@h SIP/2.0", "INVITE sip:a@h SIP/2.0 ", "FOO sip:a@h SIP/2.0",
+        "INVITE tel:+1 SIP/2.0", "INVITE sip:a@h SIP/3.0", "SIP/2.0 200 OK", "SIP/2.0 200", "SIP/2.0 200 ",
+        "SIP/2.0 180 Ringing Now", "SIP/2.0 099 Low", "SIP/2.0 700 High", "SIP/2.0 2000 X", "sip/2.0 200 OK",
+        "SIP/2.1 200 OK", "SIP/2.0 20a OK", "SIP/2.0  200 OK", "SIP/2.0 487 Request\\nTerminated",
+    ]),
+    st.text(alphabet="SIP/2.0 INVTEsip:a@h1", max_size=24),
+)
+CSEQ = st.one_of(
+    st.sampled_from(["1 INVITE", "101 BYE", "2147483647 INVITE", "2147483648 INVITE", "999999999 ACK",
+                     "1  INVITE", "1 invite", "x INVITE", "1 IN;VITE", "1", "01 INVITE", "1 INVITE extra"]),
+    st.text(alphabet="0123456789 INVTEBY", max_size=16),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(START_LINE, CSEQ)
+def test_start_line_and_cseq_fast_paths_match_the_checks(start, cseq):
+    import re
+
+    from sipsim.sip import parser
+    from sipsim.sip.parser import parse_message
+
+    start = start.replace("\\n", "\n")
+    data = (f"{start}\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\n"
+            f"Call-ID: c1\r\nCSeq: {cseq}\r\nContent-Length: 0\r\n\r\n").encode()
+
+    def result():
+        try:
+            m = parse_message(data)
+        except SipParseError as e:
+            return ("error", e.reason, e.status, str(e))
+        return ("ok", type(m).__name__, m.first_line, m.cseq, m)
+
+    fast = result()
+    saved = parser._REQUEST_LINE, parser._STATUS_LINE, parser._CSEQ
+    never = re.compile(r"(?!)")
+    parser._REQUEST_LINE = parser._STATUS_LINE = parser._CSEQ = never
+    try:
+        slow = result()
+    finally:
+        parser._REQUEST_LINE, parser._STATUS_LINE, parser._CSEQ = saved
+    assert fast == slow
