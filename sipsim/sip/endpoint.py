@@ -65,6 +65,9 @@ REASON_PHRASES: dict[int, str] = {
     606: "Not Acceptable",
 }
 
+#: "%0Nx" per width N: ``_HEX_FORMATS[n] % bits`` is f"{bits:0{n}x}" without building the spec
+_HEX_FORMATS = {n: f"%0{n}x" for n in range(1, 33)}
+
 #: Methods this UA implements (advertised in Allow).
 ALLOW = "INVITE, OPTIONS, INFO, BYE, CANCEL, ACK"
 #: What CUCM puts in Supported on its trunk INVITEs.
@@ -400,7 +403,7 @@ class Endpoint:
     # ------------------------------------------------------------------ helpers
 
     def _hex(self, n: int) -> str:
-        return f"{self._rng.getrandbits(4 * n):0{n}x}"
+        return _HEX_FORMATS[n] % self._rng.getrandbits(4 * n)  # == f"{bits:0{n}x}"
 
     def _branch(self) -> str:
         return MAGIC_COOKIE + self._hex(16)
@@ -942,6 +945,6 @@ def _user_of(uri: str) -> str:
 
 def _via_transport(req: Request) -> str | None:
     """The transport of the request's top Via (``SIP/2.0/TCP host`` → ``"TCP"``), upper case."""
-    vias = req.headers.get_all("Via")
-    proto = vias[0].split(None, 1)[0] if vias and vias[0].strip() else ""
+    top = req.headers._first("via")  # get_all("Via")[0]
+    proto = top.split(None, 1)[0] if top and top.strip() else ""
     return proto.rsplit("/", 1)[-1].upper() or None
