@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .headers import parsed_name_addr, parsed_via
+from .headers import _NAME_ADDR_MEMO, _VIA_MEMO, parsed_name_addr, parsed_via
 from .message import Headers, Message, Request, Response, _name_key
 
 __all__ = [
@@ -131,7 +131,7 @@ def _parse_head(block: bytes | bytearray, limits: Limits) -> tuple[str, Headers,
         # unusual goes to the general loop below, which produces the errors.
         fields_in = lines[1:]
         hits = list(map(_LINES.get, fields_in))
-        if None in hits:
+        if not all(hits):  # a line not seen before (hits are non-empty tuples)
             for i, hit in enumerate(hits):
                 if hit is None:
                     hit = _new_line(fields_in[i])
@@ -313,7 +313,7 @@ def _build(start: str, headers: Headers, body: bytes) -> Message:
     parsed: dict[str, tuple] = {"CSeq": (cseq, (number, cmethod))}
     try:
         if keys.count("via") == 1 and "," not in (via := fields[keys.index("via")][1]):
-            parsed["Via"] = (via, parsed_via(via))  # the usual case: one Via field, one value
+            parsed["Via"] = (via, _VIA_MEMO.get(via) or parsed_via(via))  # one Via field, one value
         else:
             first = True
             for via in headers.get_all("Via"):
@@ -326,10 +326,10 @@ def _build(start: str, headers: Headers, body: bytes) -> Message:
     name = "From"
     try:
         value = fields[keys.index("from")][1]
-        parsed["From"] = (value, parsed_name_addr(value))
+        parsed["From"] = (value, _NAME_ADDR_MEMO.get(value) or parsed_name_addr(value))
         name = "To"
         value = fields[keys.index("to")][1]
-        parsed["To"] = (value, parsed_name_addr(value))
+        parsed["To"] = (value, _NAME_ADDR_MEMO.get(value) or parsed_name_addr(value))
     except ValueError as e:
         raise _fail(start, headers, "bad_header", f"the {name} header is malformed ({e})") from None
     msg._parsed = parsed
@@ -369,76 +369,71 @@ class MessageReader:
         """The next complete message, or None if more bytes are needed. Raises SipParseError."""
         if self._error is not None:
             raise self._error
-        if not self._buf:  # the usual second call after a message: nothing buffered
+        buf = self._buf
+        if not buf:  # e.g. the usual second call after a message: nothing buffered
             return None
         try:
-            return self._next()
+            limits = self.limits
+            if self._pending is None:
+                if buf.startswith(b"\r\n"):
+                    i = 2
+                    while buf.startswith(b"\r\n", i):
+                        i += 2
+                    self.keepalives += i // 2
+                    del buf[:i]
+                    self._scan = 0
+                end = buf.find(b"\r\n\r\n", self._scan)
+                if end < 0:
+                    self._check_incomplete()
+                    self._scan = max(0, len(buf) - 3)
+                    return None
+                self._scan = 0
+                head_len = end + 4
+                if head_len > limits.max_message_bytes:
+                    raise MessageTooLarge(
+                        f"the header block is {head_len} bytes, over the limit of {limits.max_message_bytes}",
+                        fatal=True,
+                    )
+                start, headers, error = _parse_head(buf[:end], limits)
+                keys = headers._keys
+                if keys.count("content-length") == 1 and (
+                    text := headers._fields[keys.index("content-length")][1]
+                ).isdigit() and text.isascii():
+                    length = int(text)  # the usual case; _content_length has the general rules
+                else:
+                    length = _content_length(headers, start)
+                if length is None:
+                    raise SipParseError(
+                        "missing_content_length",
+                        "a message on a stream transport must carry Content-Length (RFC 3261 18.3)",
+                        start_line=start, partial_headers=headers, fatal=True,
+                    )
+                if head_len + length > limits.max_message_bytes:
+                    raise MessageTooLarge(
+                        f"Content-Length {length} makes the message larger than {limits.max_message_bytes} bytes",
+                        start_line=start, partial_headers=headers, fatal=True,
+                    )
+                total = head_len + length
+                if len(buf) < total:  # the body is still on its way
+                    self._pending = (start, headers, error, head_len, length)
+                    return None
+            else:
+                start, headers, error, head_len, length = self._pending
+                total = head_len + length
+                if len(buf) < total:
+                    return None
+                self._pending = None
+            body = bytes(buf[head_len:total]) if length else b""
+            del buf[:total]
+            if error is not None:
+                error.start_line = start
+                error.partial_headers = headers
+                raise error
+            return _build(start, headers, body)
         except SipParseError as e:
             if e.fatal:
                 self._error = e
             raise
-
-    def _next(self) -> Message | None:
-        buf = self._buf
-        if not buf:
-            return None
-        limits = self.limits
-        if self._pending is None:
-            if buf.startswith(b"\r\n"):
-                i = 2
-                while buf.startswith(b"\r\n", i):
-                    i += 2
-                self.keepalives += i // 2
-                del buf[:i]
-                self._scan = 0
-            end = buf.find(b"\r\n\r\n", self._scan)
-            if end < 0:
-                self._check_incomplete()
-                self._scan = max(0, len(buf) - 3)
-                return None
-            self._scan = 0
-            head_len = end + 4
-            if head_len > limits.max_message_bytes:
-                raise MessageTooLarge(
-                    f"the header block is {head_len} bytes, over the limit of {limits.max_message_bytes}",
-                    fatal=True,
-                )
-            start, headers, error = _parse_head(buf[:end], limits)
-            keys = headers._keys
-            if keys.count("content-length") == 1 and (
-                text := headers._fields[keys.index("content-length")][1]
-            ).isdigit() and text.isascii():
-                length = int(text)  # the usual case; _content_length has the general rules
-            else:
-                length = _content_length(headers, start)
-            if length is None:
-                raise SipParseError(
-                    "missing_content_length",
-                    "a message on a stream transport must carry Content-Length (RFC 3261 18.3)",
-                    start_line=start, partial_headers=headers, fatal=True,
-                )
-            if head_len + length > limits.max_message_bytes:
-                raise MessageTooLarge(
-                    f"Content-Length {length} makes the message larger than {limits.max_message_bytes} bytes",
-                    start_line=start, partial_headers=headers, fatal=True,
-                )
-            total = head_len + length
-            if len(buf) < total:  # the body is still on its way
-                self._pending = (start, headers, error, head_len, length)
-                return None
-        else:
-            start, headers, error, head_len, length = self._pending
-            total = head_len + length
-            if len(buf) < total:
-                return None
-            self._pending = None
-        body = bytes(buf[head_len:total]) if length else b""
-        del buf[:total]
-        if error is not None:
-            error.start_line = start
-            error.partial_headers = headers
-            raise error
-        return _build(start, headers, body)
 
     def _check_incomplete(self) -> None:
         buf, limits = self._buf, self.limits
