@@ -30,7 +30,10 @@ class Topology:
         self.scenario = scenario
         self._by_name: dict[str, m.Node] = {}
         self._by_address: dict[str, m.Node] = {}
+        self._node: dict[str, m.Node] = {}  # exact node names (the scenario's references)
+        self._trunk_nodes: dict[tuple[str, str], list[m.Node]] = {}  # once per trunk: asked per call
         for node in scenario.nodes():
+            self._node.setdefault(node.name, node)
             self._by_name[node.fqdn.casefold()] = node
             self._by_name[node.name.casefold()] = node
             self._by_address[node.address] = node
@@ -61,10 +64,16 @@ class Topology:
     def trunk_nodes(self, trunk: m.Trunk) -> list[m.Node]:
         """The nodes a trunk runs on: its device pool's CallManager group, or every node of the
         cluster with "Run on all active Unified CM nodes"."""
-        cluster = self.scenario.cluster(trunk.cluster)
-        if trunk.run_on_all_active_nodes:
-            return list(cluster.nodes)
-        return [self.scenario.node(n) for n in trunk.callmanager_group]
+        key = (trunk.cluster, trunk.name)
+        nodes = self._trunk_nodes.get(key)
+        if nodes is None:
+            cluster = self.scenario.cluster(trunk.cluster)
+            if trunk.run_on_all_active_nodes:
+                nodes = list(cluster.nodes)
+            else:
+                nodes = [self.scenario.node(n) for n in trunk.callmanager_group]
+            self._trunk_nodes[key] = nodes
+        return list(nodes)
 
     def trunks_on(self, node: m.Node) -> list[m.Trunk]:
         cluster = self.scenario.cluster(node.cluster)
@@ -88,7 +97,7 @@ class Topology:
     def origin_node(self, trunk: m.Trunk, phone: m.Phone, rng: random.Random) -> tuple[m.Node, str]:
         """Which node sends a call from ``phone`` over ``trunk``, and why (for the trace)."""
         nodes = self.trunk_nodes(trunk)
-        home = self.scenario.node(phone.node)
+        home = self._node.get(phone.node) or self.scenario.node(phone.node)
         if home in nodes:
             rule = "run on all active nodes: the calling phone's node" if trunk.run_on_all_active_nodes else \
                 "the calling phone's node is in the trunk's CallManager group"
