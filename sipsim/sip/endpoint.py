@@ -930,9 +930,10 @@ def _uri(text: str) -> SipUri:
     hit = _URIS.get(text)
     if hit is None:
         hit = parse_uri(text)  # errors are not remembered
-        if len(_URIS) >= 1024:
-            _URIS.clear()
-        _URIS[text] = hit
+        if len(text) <= 256:  # bounded memory whatever a peer sends
+            if len(_URIS) >= 1024:
+                _URIS.clear()
+            _URIS[text] = hit
     return hit
 
 

@@ -261,6 +261,7 @@ def _parse_via_slow(value: str) -> Via:
 _VIA_MEMO: dict[str, Via] = {}
 _NAME_ADDR_MEMO: dict[str, NameAddr] = {}
 _MEMO_MAX = 1024
+_MEMO_VALUE_MAX = 256  # longer values are parsed every time (bounded memory whatever a peer sends)
 
 
 def parsed_via(value: str) -> Via:
@@ -269,9 +270,10 @@ def parsed_via(value: str) -> Via:
     hit = _VIA_MEMO.get(value)
     if hit is None:
         hit = parse_via(value)
-        if len(_VIA_MEMO) >= _MEMO_MAX:
-            _VIA_MEMO.clear()
-        _VIA_MEMO[value] = hit
+        if len(value) <= _MEMO_VALUE_MAX:
+            if len(_VIA_MEMO) >= _MEMO_MAX:
+                _VIA_MEMO.clear()
+            _VIA_MEMO[value] = hit
     return hit
 
 
@@ -281,7 +283,8 @@ def parsed_name_addr(value: str) -> NameAddr:
     hit = _NAME_ADDR_MEMO.get(value)
     if hit is None:
         hit = parse_name_addr(value)
-        if len(_NAME_ADDR_MEMO) >= _MEMO_MAX:
-            _NAME_ADDR_MEMO.clear()
-        _NAME_ADDR_MEMO[value] = hit
+        if len(value) <= _MEMO_VALUE_MAX:
+            if len(_NAME_ADDR_MEMO) >= _MEMO_MAX:
+                _NAME_ADDR_MEMO.clear()
+            _NAME_ADDR_MEMO[value] = hit
     return hit

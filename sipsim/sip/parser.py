@@ -152,6 +152,7 @@ _FIELD_NAMES: dict[str, tuple[str, str]] = {}
 #: whole header line → (key, (canonical name, value)), for well-formed lines (bounded: cleared when full)
 _LINES: dict[str, tuple[str, tuple[str, str]]] = {}
 _LINES_MAX = 2048
+_CACHED_LINE_MAX = 256
 
 
 def _new_line(line: str) -> tuple[str, tuple[str, str]] | None:
@@ -163,9 +164,10 @@ def _new_line(line: str) -> tuple[str, tuple[str, str]] | None:
     if hit is None:
         return None
     entry = (hit[0], (hit[1], value.strip(" \t")))
-    if len(_LINES) >= _LINES_MAX:
-        _LINES.clear()
-    _LINES[line] = entry
+    if len(line) <= _CACHED_LINE_MAX:  # long lines are not kept (a peer could fill memory with them)
+        if len(_LINES) >= _LINES_MAX:
+            _LINES.clear()
+        _LINES[line] = entry
     return entry
 
 
@@ -175,7 +177,7 @@ def _field_name(raw: str) -> tuple[str, str] | None:
     if not cand or not _TOKEN_SEPARATORS.isdisjoint(cand):
         return None
     hit = _name_key(cand)
-    if len(_FIELD_NAMES) < 4096:
+    if len(_FIELD_NAMES) < 4096 and len(raw) <= 64:
         _FIELD_NAMES[raw] = hit
     return hit
 

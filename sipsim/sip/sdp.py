@@ -173,9 +173,10 @@ def parse_sdp(body: bytes) -> SessionDescription:
         op = ops.get(line)
         if op is None:
             op = _line_op(line)
-            if len(ops) >= 1024:
-                ops.clear()
-            ops[line] = op
+            if len(line) <= 256:  # bounded memory whatever a peer sends
+                if len(ops) >= 1024:
+                    ops.clear()
+                ops[line] = op
         tag = op[0]
         if tag == "rtpmap":
             if in_audio:

@@ -257,3 +257,23 @@ def test_start_line_and_cseq_fast_paths_match_the_checks(start, cseq):
     finally:
         parser._REQUEST_LINE, parser._STATUS_LINE, parser._CSEQ = saved
     assert fast == slow
+
+
+def test_caches_stay_bounded_and_skip_long_values():
+    from sipsim.sip import headers as h
+    from sipsim.sip import parser
+    from sipsim.sip.parser import parse_message
+
+    long_value = "x" * 1000
+    data = (b"INVITE sip:a@h SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\n"
+            b"To: <sip:b@h;" + long_value.encode() + b">\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n"
+            b"X-Long: " + long_value.encode() + b"\r\nContent-Length: 0\r\n\r\n")
+    msg = parse_message(data)
+    assert msg.headers.get("X-Long") == long_value and msg.to_tag is None
+    assert all(len(line) <= parser._CACHED_LINE_MAX for line in parser._LINES)
+    assert all(len(v) <= h._MEMO_VALUE_MAX for v in h._NAME_ADDR_MEMO)
+    for i in range(parser._LINES_MAX + 10):
+        parse_message(b"OPTIONS sip:a@h SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK%d\r\nFrom: <sip:a@h>;tag=1\r\n"
+                      b"To: <sip:b@h>\r\nCall-ID: c%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n" % (i, i))
+    assert len(parser._LINES) <= parser._LINES_MAX
+    assert len(h._VIA_MEMO) <= h._MEMO_MAX
