@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import threading
 import time
 from typing import Callable
 
@@ -49,8 +50,17 @@ _SSL_ERROR_WANT_READ = _lib.SSL_ERROR_WANT_READ
 _NULL = _ffi.NULL
 #: OpenSSL's state strings are static: decoded once per process, keyed by their address
 _STATE_STRINGS: dict = {}
-#: one receive buffer for every connection (trio runs one task at a time; the bytes are copied out)
-_READ_BUF = _ffi.new("char[]", RECEIVE_SIZE)
+#: one read buffer per thread for every connection (a trio run is one thread and the bytes are
+#: copied out at once; cffi releases the GIL during OpenSSL calls, so threads must not share it)
+_BUFFERS = threading.local()
+
+
+def _read_buffer():
+    try:
+        return _BUFFERS.buf
+    except AttributeError:
+        buf = _BUFFERS.buf = _ffi.new("char[]", RECEIVE_SIZE)
+        return buf
 # verify errors that mean "this chain does not lead to a certificate we trust"
 _UNTRUSTED = {2, 7, 18, 19, 20, 21, 24, 27, 32}
 
@@ -355,7 +365,7 @@ class TLSStream(trio.abc.Stream):
         n = _lib.BIO_get_mem_data(bio, _NULL)
         if n <= 0:
             return b""
-        buf = _READ_BUF if n <= RECEIVE_SIZE else _ffi.new("char[]", n)
+        buf = _read_buffer() if n <= RECEIVE_SIZE else _ffi.new("char[]", n)
         got = _lib.BIO_read(bio, buf, n)
         return _ffi.buffer(buf, got)[:] if got > 0 else b""
 
@@ -376,12 +386,13 @@ class TLSStream(trio.abc.Stream):
     def _ssl_recv(self, max_bytes: int) -> bytes:
         ssl = self._ssl
         n = max_bytes if max_bytes < RECEIVE_SIZE else RECEIVE_SIZE
-        result = _lib.SSL_read(ssl, _READ_BUF, n)
+        buf = _read_buffer()
+        result = _lib.SSL_read(ssl, buf, n)
         if result <= 0:
             if _lib.SSL_get_error(ssl, result) == _SSL_ERROR_WANT_READ:
                 return _WANT_READ
             self._conn._raise_ssl_error(ssl, result)
-        return _ffi.buffer(_READ_BUF, result)[:]
+        return _ffi.buffer(buf, result)[:]
 
     async def _transport_send(self, data: bytes) -> None:
         self._tx.on_wire(SENT, data)
