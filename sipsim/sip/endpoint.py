@@ -98,7 +98,7 @@ class EndpointConfig:
     report_received: bool = False  #: emit Received(conn, message) for every parsed message (traces)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Call:
     """What the endpoint knows about one call (``ep.calls[call_id]``).
 
