@@ -87,6 +87,11 @@ class InboundCall:
     status: int | None = None
 
 
+#: a connection whose handshake slot (max_handshakes) frees with less time than this left before
+#: handshake_timeout is closed as waiting for a slot, not given a handshake that cannot finish
+MIN_HANDSHAKE_S = 0.05
+
+
 class NodeRuntime:
     def __init__(self, node: m.Node, lab: "LabContext", *, listen: bool = True):
         self.node = node
@@ -235,7 +240,10 @@ class NodeRuntime:
         deadline = trio.current_time() + timeout
         with trio.move_on_at(deadline) as waiting:
             await self._handshake_slots.acquire()
-        if waiting.cancelled_caught:
+        late = not waiting.cancelled_caught and deadline - trio.current_time() < MIN_HANDSHAKE_S
+        if late:  # the slot came too late for a handshake to finish: the wait for a slot is the cause
+            self._handshake_slots.release()
+        if waiting.cancelled_caught or late:
             self._say("max_handshakes", logging.WARNING,
                       "%s: connection from %s closed: %d TLS handshakes in progress (max_handshakes) for "
                       "%g s (handshake_timeout)", self.node.name, who, self.limits.max_handshakes, timeout)

@@ -201,7 +201,10 @@ async def test_500_connections_that_never_finish_their_handshake(tmp_path, certs
             async with trio.open_nursery() as waiting:
                 for s in streams:
                     waiting.start_soon(wait_closed, s)
-            assert closed == 500 and lab.node.open_inbound == 0
+            assert closed == 500
+            with trio.fail_after(2):  # the node counts a connection out just after its close reaches us
+                while lab.node.open_inbound:
+                    await trio.sleep(0.01)
             # max_handshakes (20) at once: the others waited for a slot within handshake_timeout, then closed
             assert node_lines(logs, "max_handshakes")
             # rate-limited: at most 20 lines of a kind per 5 s window and a count, not one line per
