@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import sys
@@ -40,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(name)s: %(message)s")
+    # Everything imported so far lives as long as the process: out of the collector's way; and a
+    # collection every 10,000 net allocations instead of 700 (a SIP message allocates ~100 objects,
+    # nearly all freed by reference counting: the young-generation scans were 3–6 % of a node's time).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
     try:
         return int(args.func(args) or 0)
     except UserError as e:

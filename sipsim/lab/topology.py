@@ -32,6 +32,8 @@ class Topology:
         self._by_address: dict[str, m.Node] = {}
         self._node: dict[str, m.Node] = {}  # exact node names (the scenario's references)
         self._trunk_nodes: dict[tuple[str, str], list[m.Node]] = {}  # once per trunk: asked per call
+        self._trunks_on: dict[str, list[m.Trunk]] = {}
+        self._inbound: dict[tuple[str, int], list[tuple[m.Trunk, m.SecurityProfile]]] = {}
         for node in scenario.nodes():
             self._node.setdefault(node.name, node)
             self._by_name[node.fqdn.casefold()] = node
@@ -76,8 +78,11 @@ class Topology:
         return list(nodes)
 
     def trunks_on(self, node: m.Node) -> list[m.Trunk]:
-        cluster = self.scenario.cluster(node.cluster)
-        return [t for t in cluster.trunks if node in self.trunk_nodes(t)]
+        found = self._trunks_on.get(node.name)
+        if found is None:  # once per node: asked for every inbound connection
+            cluster = self.scenario.cluster(node.cluster)
+            found = self._trunks_on[node.name] = [t for t in cluster.trunks if node in self.trunk_nodes(t)]
+        return list(found)
 
     def profile_of(self, trunk: m.Trunk) -> m.SecurityProfile:
         return self.scenario.profile(trunk.cluster, trunk.security_profile)
@@ -87,12 +92,12 @@ class Topology:
         return sorted(ports) or [5061]
 
     def inbound_trunks(self, node: m.Node, port: int) -> list[tuple[m.Trunk, m.SecurityProfile]]:
-        found = []
-        for trunk in self.trunks_on(node):
-            profile = self.profile_of(trunk)
-            if profile.incoming_port == port:
-                found.append((trunk, profile))
-        return found
+        key = (node.name, port)
+        found = self._inbound.get(key)
+        if found is None:  # once per (node, port): asked for every inbound connection
+            found = self._inbound[key] = [(t, p) for t in self.trunks_on(node)
+                                          if (p := self.profile_of(t)).incoming_port == port]
+        return list(found)
 
     def origin_node(self, trunk: m.Trunk, phone: m.Phone, rng: random.Random) -> tuple[m.Node, str]:
         """Which node sends a call from ``phone`` over ``trunk``, and why (for the trace)."""
