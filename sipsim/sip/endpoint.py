@@ -148,6 +148,7 @@ class Endpoint:
         #: per-connection transport and port when they differ from the config's (a node with TLS and TCP trunks)
         self._transports: dict[Hashable, tuple[str, int]] = {}
         self._port_of: dict[str, int] = {}
+        self._contacts: dict[tuple[str, str | None], str] = {}  # _response_contact's memo
         self._broken: set[Hashable] = set()
         self._client: dict[Hashable, Transaction] = {}
         self._server: dict[Hashable, Transaction] = {}
@@ -179,6 +180,7 @@ class Endpoint:
         pair = (transport.upper(), port if port is not None else self.config.port)
         self._transports[conn] = pair
         self._port_of.setdefault(pair[0], pair[1])
+        self._contacts.clear()  # response Contacts depend on the ports per transport
 
     @property
     def pending_transactions(self) -> int:
@@ -708,6 +710,10 @@ class Endpoint:
         cfg = self.config
         rh = req.headers
         dialog_creating = req.method == "INVITE" and 100 < status < 300
+        if not extra and reason is None:
+            fast = self._response_fast(req, rh, status, to_tag, body, contact, dialog_creating)
+            if fast is not None:
+                return fast
         # Via (and Record-Route for a dialog-creating response) copied in order.
         if dialog_creating:
             fields = [f for k, f in zip(rh._keys, rh._fields) if k == "via" or k == "record-route"]
@@ -731,6 +737,57 @@ class Endpoint:
         if body:
             fields.append(("Content-Type", "application/sdp"))
         return Response(status, reason or REASON_PHRASES.get(status, "Unknown"), Headers._adopt(fields), body)
+
+    def _response_fast(self, req: Request, rh: Headers, status: int, to_tag: str | None, body: bytes,
+                       contact: bool, dialog_creating: bool) -> Response | None:
+        """``_response`` for the usual request (one Via line, no Record-Route, no extra fields): the
+        request's Via/From/Call-ID/CSeq fields reused as they are (same tuples), keys known; None
+        otherwise (the general code then runs). A property test compares both."""
+        keys_in = rh._keys
+        if keys_in.count("via") != 1 or "record-route" in keys_in:
+            return None
+        fields_in = rh._fields
+        try:
+            from_f = fields_in[keys_in.index("from")]
+            to_f = fields_in[keys_in.index("to")]
+            call_id_f = fields_in[keys_in.index("call-id")]
+            cseq_f = fields_in[keys_in.index("cseq")]
+        except ValueError:
+            return None
+        if "," in from_f[1] or "," in to_f[1]:  # the general code takes the first of a list
+            return None
+        if status > 100 and to_tag and req.to_tag is None:
+            to_f = ("To", f"{to_f[1]};tag={to_tag}")
+        cfg = self.config
+        keys = ["via", "from", "to", "call-id", "cseq"]
+        fields = [fields_in[keys_in.index("via")], from_f, to_f, call_id_f, cseq_f]
+        if contact:
+            keys.append("contact")
+            fields.append(("Contact", self._response_contact(req)))
+        keys.append("server")
+        fields.append(("Server", cfg.user_agent))
+        if dialog_creating or status in (405, 501) or req.method == "OPTIONS":
+            keys += ("allow", "supported")
+            fields.append(("Allow", cfg.allow))
+            fields.append(("Supported", cfg.supported))
+        if body:
+            keys.append("content-type")
+            fields.append(("Content-Type", "application/sdp"))
+        return Response(status, REASON_PHRASES.get(status, "Unknown"), Headers._make(keys, fields), body)
+
+    def _response_contact(self, req: Request) -> str:
+        """Our Contact in a response to ``req`` (memoised by Request-URI and top-Via transport)."""
+        transport = _via_transport(req)
+        memo_key = (req.uri, transport)
+        memo = self._contacts
+        hit = memo.get(memo_key)
+        if hit is None:
+            hit = self._contact(_user_of(req.uri), transport=transport)
+            if len(req.uri) <= 256:  # bounded memory whatever a peer sends
+                if len(memo) >= 256:
+                    memo.clear()
+                memo[memo_key] = hit
+        return hit
 
     def _respond(self, txn: Transaction, status: int, **kw: Any) -> Response:
         call = self.calls.get(txn.request.call_id or "")

@@ -399,8 +399,17 @@ def serialise(msg: Message) -> bytes:
     """
     body = msg.body
     headers = msg.headers
+    fields = headers._fields
+    if fields and "content-length" not in headers._keys:  # the usual case: one C-level join
+        try:
+            head = "\r\n".join(map(": ".join, fields))
+        except TypeError:  # a value that is not a str: formatted as below
+            head = "\r\n".join([f"{name}: {value}" for name, value in fields])
+        text = f"{msg.first_line}\r\n{head}\r\nContent-Length: {len(body)}\r\n\r\n"
+        data = text.encode("utf-8", "surrogateescape")
+        return data + body if body else data
     length = f"Content-Length: {len(body)}"
-    if "content-length" not in headers._keys:  # the usual case: one join
+    if "content-length" not in headers._keys:
         lines = [f"{name}: {value}" for name, value in headers._fields]
         lines.append(length)
     else:

@@ -41,6 +41,8 @@ _MANDATORY_KEYS = tuple((name, name.lower()) for name in MANDATORY_HEADERS)
 _REQUEST_LINE = re.compile(r"([A-Z]+) (sip:[^ ]*) SIP/2\.0")
 _STATUS_LINE = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9])(?: (.*))?", re.DOTALL)
 _CSEQ = re.compile(r"([0-9]+) ([A-Za-z]+)")
+#: CSeq value → (number, method) for values ``_CSEQ`` accepted (bounded: cleared when full)
+_CSEQS: dict[str, tuple[int, str]] = {}
 #: methods known to be tokens (others are checked character by character)
 _METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "REGISTER", "PRACK", "UPDATE",
                       "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"})
@@ -130,27 +132,28 @@ def _parse_head(block: bytes | bytearray, limits: Limits) -> tuple[str, Headers,
         # parsed field through one dict; a line not seen before is split here, and anything
         # unusual goes to the general loop below, which produces the errors.
         fields_in = lines[1:]
-        hits = list(map(_LINES.get, fields_in))
-        if not all(hits):  # a line not seen before (hits are non-empty tuples)
-            for i, hit in enumerate(hits):
-                if hit is None:
+        keys = list(map(_LINE_KEYS.get, fields_in))
+        fields = list(map(_LINES.get, fields_in))  # both caches are filled and cleared together
+        if None in keys:  # a line not seen before
+            for i, key in enumerate(keys):
+                if key is None:
                     hit = _new_line(fields_in[i])
                     if hit is None:
                         return _parse_head_slow(lines, limits)
-                    hits[i] = hit
+                    keys[i], fields[i] = hit
         headers = Headers.__new__(Headers)
-        if hits:
-            headers._keys, headers._fields = map(list, zip(*hits))
-        else:
-            headers._keys, headers._fields = [], []
+        headers._keys = keys
+        headers._fields = fields
         return lines[0], headers, None
     return _parse_head_slow(lines, limits)
 
 
 #: raw field name (as received, before the colon) → (key, canonical name), for valid names only
 _FIELD_NAMES: dict[str, tuple[str, str]] = {}
-#: whole header line → (key, (canonical name, value)), for well-formed lines (bounded: cleared when full)
-_LINES: dict[str, tuple[str, tuple[str, str]]] = {}
+#: whole header line → (canonical name, value), for well-formed lines (bounded: cleared when full), and
+#: the same line → its key; both are filled and cleared together
+_LINES: dict[str, tuple[str, str]] = {}
+_LINE_KEYS: dict[str, str] = {}
 _LINES_MAX = 2048
 _CACHED_LINE_MAX = 256
 
@@ -163,12 +166,14 @@ def _new_line(line: str) -> tuple[str, tuple[str, str]] | None:
     hit = _FIELD_NAMES.get(raw) or _field_name(raw)
     if hit is None:
         return None
-    entry = (hit[0], (hit[1], value.strip(" \t")))
+    field = (hit[1], value.strip(" \t"))
     if len(line) <= _CACHED_LINE_MAX:  # long lines are not kept (a peer could fill memory with them)
         if len(_LINES) >= _LINES_MAX:
             _LINES.clear()
-        _LINES[line] = entry
-    return entry
+            _LINE_KEYS.clear()
+        _LINES[line] = field
+        _LINE_KEYS[line] = hit[0]
+    return hit[0], field
 
 
 def _field_name(raw: str) -> tuple[str, str] | None:
@@ -295,9 +300,14 @@ def _build(start: str, headers: Headers, body: bytes) -> Message:
             if key not in keys:
                 raise _fail(start, headers, "missing_header", f"the message has no {name} header")
     cseq = fields[keys.index("cseq")][1]
-    m = _CSEQ.fullmatch(cseq)
-    if m is not None and len(m[1]) < 10:  # "101 INVITE": a number below 2**31 and a token
+    if (cseq_hit := _CSEQS.get(cseq)) is not None:  # CSeq values repeat call after call
+        number, cmethod = cseq_hit
+    elif (m := _CSEQ.fullmatch(cseq)) is not None and len(m[1]) < 10:  # "101 INVITE": below 2**31, a token
         number, cmethod = int(m[1]), m[2]
+        if len(cseq) <= 64:  # bounded memory whatever a peer sends
+            if len(_CSEQS) >= 1024:
+                _CSEQS.clear()
+            _CSEQS[cseq] = (number, cmethod)
     else:
         cbits = cseq.split()
         if (
@@ -312,7 +322,7 @@ def _build(start: str, headers: Headers, body: bytes) -> Message:
     if request and cmethod != msg.method:
         raise _fail(start, headers, "bad_cseq", f"CSeq method {cmethod!r} does not match request method {msg.method!r}")
     # What was validated is kept on the message (Message.parsed_header, .cseq).
-    parsed: dict[str, tuple] = {"CSeq": (cseq, (number, cmethod))}
+    parsed: dict[str, tuple] = {"CSeq": (cseq, cseq_hit or (number, cmethod))}
     try:
         if keys.count("via") == 1 and "," not in (via := fields[keys.index("via")][1]):
             parsed["Via"] = (via, _VIA_MEMO.get(via) or parsed_via(via))  # one Via field, one value

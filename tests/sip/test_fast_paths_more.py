@@ -1,0 +1,105 @@
+"""More fast paths compared with the reference code: the UAS's response builder (request fields
+reused as they are) against the general ``_response`` code, the CSeq cache against the regex and
+the checks, and serialise's one-join path against the line-by-line form."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sipsim.sip import parser
+from sipsim.sip.endpoint import Endpoint, EndpointConfig
+from sipsim.sip.message import Headers, Request, Response, serialise
+from sipsim.sip.parser import SipParseError, parse_message
+
+VIAS = ["SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK1", "SIP/2.0/TCP h;branch=z9hG4bK2",
+        "SIP/2.0/TLS a:1;branch=z9hG4bK3, SIP/2.0/TLS b:2;branch=z9hG4bK4", "SIP/2.0/udp x;branch=z"]
+FROMS = ["<sip:7131001@127.0.0.1>;tag=abc", '"Al" <sip:a@h>;tag=1', "<sip:a@h>", "<sip:a@h>;tag=1, <sip:b@h>"]
+TOS = ["<sip:8511001@127.0.0.21>", "<sip:b@h>;tag=xyz", '"B, c" <sip:b@h>', ""]
+EXTRA = [("Record-Route", "<sip:p1;lr>"), ("Via", "SIP/2.0/TLS p:5061;branch=z9hG4bKp"), ("Contact", "<sip:a@h>"),
+         ("Require", "timer"), ("X-Other", "1"), ("f", "<sip:c@h>;tag=9")]
+
+
+@st.composite
+def requests(draw) -> Request:
+    method = draw(st.sampled_from(["INVITE", "BYE", "OPTIONS", "INFO", "CANCEL", "REFER"]))
+    uri = draw(st.sampled_from(["sip:8511001@127.0.0.21:5061", "sip:127.0.0.21", "sip:u@h;transport=tcp"]))
+    fields = [("Via", draw(st.sampled_from(VIAS))), ("From", draw(st.sampled_from(FROMS))),
+              ("To", draw(st.sampled_from(TOS))), ("Call-ID", "c1@h"), ("CSeq", f"101 {method}")]
+    fields += draw(st.lists(st.sampled_from(EXTRA), max_size=3))
+    order = draw(st.permutations(range(len(fields))))
+    drop = draw(st.sampled_from([None, None, None, "From", "Call-ID", "CSeq"]))
+    pairs = [fields[i] for i in order if fields[i][0] != drop]
+    return Request(method, uri, Headers(pairs), b"")
+
+
+@settings(max_examples=500, deadline=None)
+@given(requests(), st.sampled_from([100, 180, 200, 405, 481, 486, 501]), st.sampled_from([None, "t1"]),
+       st.booleans(), st.booleans(), st.sampled_from([None, "TCP"]))
+def test_response_fast_path_matches_the_general_builder(req, status, to_tag, contact, body, transport):
+    ep = Endpoint(EndpointConfig(host="127.0.0.21", seed=1))
+    if transport:
+        ep.set_transport("c", transport, 5070)
+    data = b"v=0\r\n" if body else b""
+    fast = ep._response(req, status, to_tag=to_tag, body=data, contact=contact)
+    ep2 = Endpoint(EndpointConfig(host="127.0.0.21", seed=1))
+    if transport:
+        ep2.set_transport("c", transport, 5070)
+    ep2._response_fast = lambda *a: None  # the general code only
+    slow = ep2._response(req, status, to_tag=to_tag, body=data, contact=contact)
+    assert fast == slow
+    assert fast.headers._keys == slow.headers._keys
+    assert serialise(fast) == serialise(slow)
+
+
+CSEQS = st.one_of(
+    st.sampled_from(["1 INVITE", "101 BYE", "2147483647 INVITE", "2147483648 INVITE", "999999999 ACK", "1  INVITE",
+                     "x INVITE", "1 IN;VITE", "1", "01 INVITE", "0000000001 INVITE", "101 INFO"]),
+    st.text(alphabet="0123456789 INVTEBY", max_size=16),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(CSEQS, st.sampled_from(["INVITE", "BYE", "ACK", "INFO"]))
+def test_cseq_cache_gives_what_the_checks_give(cseq, method):
+    data = (f"{method} sip:a@h SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\n"
+            f"To: <sip:b@h>\r\nCall-ID: c1\r\nCSeq: {cseq}\r\nContent-Length: 0\r\n\r\n").encode()
+
+    def result():
+        try:
+            m = parse_message(data)
+        except SipParseError as e:
+            return ("error", e.reason, e.status, str(e))
+        return ("ok", m.cseq, m)
+
+    parser._CSEQS.clear()
+    first = result()  # fills the cache
+    cached = result()  # from the cache
+    parser._CSEQS.clear()
+    assert first == cached
+    assert all(len(k) <= 64 for k in parser._CSEQS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["Via", "To", "X-A", "Content-Length", "Call-ID"]),
+                          st.text(alphabet="ab ;:=\u00e9", max_size=8)), max_size=6),
+       st.sampled_from([b"", b"v=0\r\n"]), st.booleans())
+def test_serialise_one_join_matches_the_line_by_line_form(pairs, body, request):
+    msg = Request("INVITE", "sip:a@h", Headers(pairs), body) if request else Response(200, "OK", Headers(pairs), body)
+    lines = []
+    placed = False
+    for name, value in msg.headers.items():
+        if name != "Content-Length":
+            lines.append(f"{name}: {value}")
+        elif not placed:
+            lines.append(f"Content-Length: {len(body)}")
+            placed = True
+    if not placed:
+        lines.append(f"Content-Length: {len(body)}")
+    expected = (f"{msg.first_line}\r\n" + "\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape") + body
+    assert serialise(msg) == expected
+
+
+def test_serialise_formats_values_that_are_not_strings():
+    msg = Request("OPTIONS", "sip:a@h", Headers([("Max-Forwards", 70), ("Expires", "180")]))  # type: ignore[list-item]
+    assert serialise(msg) == b"OPTIONS sip:a@h SIP/2.0\r\nMax-Forwards: 70\r\nExpires: 180\r\nContent-Length: 0\r\n\r\n"
