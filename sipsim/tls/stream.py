@@ -48,6 +48,11 @@ _CB_WRITE = SSL.SSL_CB_WRITE
 _CB_LOOP = SSL.SSL_CB_LOOP
 _SSL_ERROR_WANT_READ = _lib.SSL_ERROR_WANT_READ
 _NULL = _ffi.NULL
+#: after the handshake, a TCP close without close_notify is the end of the stream (SSL_read returns
+#: 0, SSL_ERROR_ZERO_RETURN). Without it OpenSSL 3 treats it as a fatal error: SSLfatal(decode_error,
+#: "unexpected eof while reading") writes a fatal decode_error alert and leaves the connection in
+#: its error state, which SSL_in_init() reports as "in the handshake" (so SSL_shutdown fails).
+_OP_IGNORE_UNEXPECTED_EOF = getattr(_lib, "SSL_OP_IGNORE_UNEXPECTED_EOF", 0)
 #: OpenSSL's state strings are static: decoded once per process, keyed by their address
 _STATE_STRINGS: dict = {}
 #: one read buffer per thread for every connection (a trio run is one thread and the bytes are
@@ -440,6 +445,10 @@ class TLSStream(trio.abc.Stream):
                         await self._send_best_effort(to_send)
                     return b""
                 self._state = _State.BROKEN
+                if ignore_want_read:
+                    # aclose's SSL_shutdown after a completed handshake: the connection's outcome is
+                    # already recorded (never rewritten as a handshake failure), nothing more is sent
+                    raise trio.BrokenResourceError(f"TLS shutdown failed: {error!r}") from error
                 if to_send:          # the fatal alert: the peer must see it
                     await self._send_best_effort(to_send)
                 raise self._make_failure(error)
@@ -533,6 +542,8 @@ class TLSStream(trio.abc.Stream):
                 raise self._make_failure(exc) from exc
             self._handshake_done = True
             self._tx.handshake_done = True
+            if _OP_IGNORE_UNEXPECTED_EOF:      # not during the handshake: there EOF is a failure
+                _lib.SSL_set_options(self._ssl, _OP_IGNORE_UNEXPECTED_EOF)
             self._fill_success()
             self._trim()
         except BaseException:
