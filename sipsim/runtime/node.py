@@ -17,6 +17,7 @@ from sipsim.lab.subjects import describe_rejection, matching_name
 from sipsim.runtime.connection import SipConnection
 from sipsim.runtime.observers import TappedStream
 from sipsim.runtime.timers import TimerQueue
+from sipsim.runtime.waits import Flag
 from sipsim.sip import events as ev
 from sipsim.sip.endpoint import Endpoint, EndpointConfig
 from sipsim.sip.parser import Limits
@@ -64,12 +65,13 @@ class ConnectFailure(Exception):
         self.reason, self.detail, self.record, self.local = reason, detail, record, local
 
 
-@dataclass
+@dataclass(slots=True)
 class CallWaiter:
-    """What the lab runner waits on for one call it placed."""
+    """What the lab runner waits on for one call it placed (``final`` and ``ended`` are one-shot
+    events, as trio.Event, that the runner's Waits can also end at a deadline)."""
 
-    final: trio.Event = field(default_factory=trio.Event)
-    ended: trio.Event = field(default_factory=trio.Event)
+    final: Flag = field(default_factory=Flag)
+    ended: Flag = field(default_factory=Flag)
     progress: list[int] = field(default_factory=list)
     status: int | None = None
     reason: str | None = None
@@ -133,6 +135,15 @@ class NodeRuntime:
         self.refused_over_limit = 0  # connections closed at once: max_connections reached
         self._handshake_slots = trio.Semaphore(node.limits.max_handshakes)
         self._say = _RateLog()
+        self._now = 0.0  # the time pump() was given: what StartTimer counts from
+        self._handlers = {
+            ev.Transmit: self._on_transmit, ev.StartTimer: self._on_start_timer,
+            ev.CancelTimer: self._on_cancel_timer, ev.IncomingCall: self._incoming,
+            ev.CallProgress: self._on_progress, ev.CallAnswered: self._on_answered,
+            ev.CallFailed: self._on_failed, ev.CallEnded: self._on_ended,
+            ev.OptionsResult: self._on_options_result, ev.Received: self._on_received,
+            ev.ProtocolError: self._on_protocol_error,
+        }
 
     # life cycle -----------------------------------------------------------------------------------
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -448,89 +459,107 @@ class NodeRuntime:
                 if c is conn:
                     del self.pool[key]
             self.endpoint.connection_lost(conn.id, now)
-        self.pump()
+        self.pump(now)
 
     def _timer_fired(self, key, now: float) -> None:
         self.endpoint.timer_fired(key, now)
-        self.pump()
+        self.pump(now)
 
-    def pump(self) -> None:
-        """Carry out everything the SIP core asked for, including what handling it asks for next."""
-        actions = self.endpoint.drain()
+    def pump(self, now: float | None = None) -> None:
+        """Carry out everything the SIP core asked for, including what handling it asks for next.
+        ``now``: the time the SIP core was given (timers start from it)."""
+        self._now = trio.current_time() if now is None else now
+        drain = self.endpoint.drain
+        handlers = self._handlers
+        actions = drain()
         while actions:
             for action in actions:
-                self._carry_out(action)
-            actions = self.endpoint.drain()
+                handler = handlers.get(type(action))
+                if handler is not None:
+                    handler(action)
+            actions = drain()
 
     def _carry_out(self, action) -> None:
         """One action of the SIP core: transmit, a timer, or an event for a waiter."""
-        kind = type(action)
-        if kind is ev.Transmit:
-            conn = self.conns.get(action.conn)
-            if conn is not None:
-                conn.transmit(action.data)
-                if self.observers:
-                    self.observers.sip_message(self.node.name, time.time(), "out", conn.id, conn.remote,
-                                               action.data)
-        elif kind is ev.StartTimer:
-            self.timers.start(action.key, action.delay)
-        elif kind is ev.CancelTimer:
-            self.timers.cancel(action.key)
-        elif kind is ev.IncomingCall:
-            self._incoming(action)
-        elif kind is ev.CallProgress:
-            w = self.waiters.get(action.call_id)
-            if w:
-                w.progress.append(action.status)
-        elif kind is ev.CallAnswered:
-            w = self.waiters.get(action.call_id)
-            if w:
-                w.status, w.answered = action.status, True
-                w.final.set()
-        elif kind is ev.CallFailed:
-            w = self.waiters.get(action.call_id)
-            if w:
-                w.status, w.reason = action.status, action.reason
-                w.final.set()
-                w.ended.set()
-        elif kind is ev.CallEnded:
-            inbound = self.inbound_calls.pop(action.call_id, None)
-            if inbound is not None:  # an incoming call is over: nothing keeps it
-                call = self.endpoint.calls.get(action.call_id)
-                inbound.status = getattr(call, "status", None)
-                self.answered_inbound += inbound.status == 200
-                self.endpoint.forget(action.call_id)
-            w = self.waiters.get(action.call_id)
-            if w:
-                w.ended_by = action.by
-                w.final.set()
-                w.ended.set()
-        elif kind is ev.OptionsResult:
-            w = self.options_waiters.pop(action.key, None)
-            if w:
-                w.status, w.reason = action.status, action.reason
-                w.final.set()
-        elif kind is ev.Received:
-            conn = self.conns.get(action.conn)
-            if conn is not None:
-                from sipsim.sip.message import serialise
+        handler = self._handlers.get(type(action))
+        if handler is not None:
+            self._now = trio.current_time()
+            handler(action)
 
-                self.observers.sip_message(self.node.name, time.time(), "in", conn.id, conn.remote,
-                                           serialise(action.message))
-        elif kind is ev.ProtocolError:
-            conn = self.conns.get(action.conn)
-            who = f"{conn.peer_node or conn.remote[0]}:{conn.remote[1]}" if conn else f"connection {action.conn}"
-            fatal = getattr(action.error, "fatal", False)
-            status = getattr(action.error, "status", 400)
-            self._say("bad_sip", logging.WARNING, "%s: bad SIP from %s: %s%s%s", self.node.name, who,
-                      action.error, f" ({status} sent)" if action.response_sent else "",
-                      "; closing the connection (framing lost)" if fatal else "")
-            if fatal and conn is not None:  # the byte stream cannot be framed any more: close it
-                conn.end_reason = "framing_lost"
-                conn.close_after_flush()  # the 400/413 leaves first
+    # what each action of the SIP core does (pump dispatches on the action's type) ------------------
+    def _on_transmit(self, action: ev.Transmit) -> None:
+        conn = self.conns.get(action.conn)
+        if conn is not None:
+            conn.transmit(action.data)
+            if self.observers:
+                self.observers.sip_message(self.node.name, time.time(), "out", conn.id, conn.remote,
+                                           action.data)
+
+    def _on_start_timer(self, action: ev.StartTimer) -> None:
+        self.timers.start(action.key, action.delay, self._now)
+
+    def _on_cancel_timer(self, action: ev.CancelTimer) -> None:
+        self.timers.cancel(action.key)
+
+    def _on_progress(self, action: ev.CallProgress) -> None:
+        w = self.waiters.get(action.call_id)
+        if w:
+            w.progress.append(action.status)
+
+    def _on_answered(self, action: ev.CallAnswered) -> None:
+        w = self.waiters.get(action.call_id)
+        if w:
+            w.status, w.answered = action.status, True
+            w.final.set()
+
+    def _on_failed(self, action: ev.CallFailed) -> None:
+        w = self.waiters.get(action.call_id)
+        if w:
+            w.status, w.reason = action.status, action.reason
+            w.final.set()
+            w.ended.set()
+
+    def _on_ended(self, action: ev.CallEnded) -> None:
+        inbound = self.inbound_calls.pop(action.call_id, None)
+        if inbound is not None:  # an incoming call is over: nothing keeps it
+            call = self.endpoint.calls.get(action.call_id)
+            inbound.status = getattr(call, "status", None)
+            self.answered_inbound += inbound.status == 200
+            self.endpoint.forget(action.call_id)
+        w = self.waiters.get(action.call_id)
+        if w:
+            w.ended_by = action.by
+            w.final.set()
+            w.ended.set()
+
+    def _on_options_result(self, action: ev.OptionsResult) -> None:
+        w = self.options_waiters.pop(action.key, None)
+        if w:
+            w.status, w.reason = action.status, action.reason
+            w.final.set()
+
+    def _on_received(self, action: ev.Received) -> None:
+        conn = self.conns.get(action.conn)
+        if conn is not None:
+            from sipsim.sip.message import serialise
+
+            self.observers.sip_message(self.node.name, time.time(), "in", conn.id, conn.remote,
+                                       serialise(action.message))
+
+    def _on_protocol_error(self, action: ev.ProtocolError) -> None:
+        conn = self.conns.get(action.conn)
+        who = f"{conn.peer_node or conn.remote[0]}:{conn.remote[1]}" if conn else f"connection {action.conn}"
+        fatal = getattr(action.error, "fatal", False)
+        status = getattr(action.error, "status", 400)
+        self._say("bad_sip", logging.WARNING, "%s: bad SIP from %s: %s%s%s", self.node.name, who,
+                  action.error, f" ({status} sent)" if action.response_sent else "",
+                  "; closing the connection (framing lost)" if fatal else "")
+        if fatal and conn is not None:  # the byte stream cannot be framed any more: close it
+            conn.end_reason = "framing_lost"
+            conn.close_after_flush()  # the 400/413 leaves first
 
     def _incoming(self, call: ev.IncomingCall) -> None:
-        now = trio.current_time()
+        now = self._now
         conn = self.conns.get(call.conn)
         request = call.request
         called = _uri_user(request.uri)
@@ -582,24 +611,28 @@ class NodeRuntime:
 
     # calls the lab places -------------------------------------------------------------------------
     def place_call(self, conn: SipConnection, caller: str, called: str, address: str, port: int,
-                   headers: tuple = ()) -> tuple[str, CallWaiter]:
-        now = trio.current_time()
+                   headers: tuple = (), now: float | None = None) -> tuple[str, CallWaiter]:
+        if now is None:
+            now = trio.current_time()
         call_id = self.endpoint.place_call(conn.id, now, caller=caller, called=called,
                                            request_uri=f"sip:{called}@{address}:{port}", sdp=True,
                                            headers=headers)
         waiter = self.waiters[call_id] = CallWaiter()
-        self.pump()
+        self.pump(now)
         return call_id, waiter
 
     def send_options(self, conn: SipConnection, request_uri: str) -> CallWaiter:
-        key = self.endpoint.send_options(conn.id, trio.current_time(), request_uri=request_uri)
+        now = trio.current_time()
+        key = self.endpoint.send_options(conn.id, now, request_uri=request_uri)
         waiter = self.options_waiters[key] = CallWaiter()
-        self.pump()
+        self.pump(now)
         return waiter
 
-    def hang_up(self, call_id: str) -> None:
-        self.endpoint.hang_up(call_id, trio.current_time())
-        self.pump()
+    def hang_up(self, call_id: str, now: float | None = None) -> None:
+        if now is None:
+            now = trio.current_time()
+        self.endpoint.hang_up(call_id, now)
+        self.pump(now)
 
 
 def _refused(error: BaseException) -> bool:

@@ -27,6 +27,7 @@ from sipsim.runtime.context import LabContext, prepare_pki
 from sipsim.runtime.node import ConnectFailure, NodeRuntime
 from sipsim.runtime.observers import Observers
 from sipsim.runtime.pinger import Pinger
+from sipsim.runtime.waits import Waits
 
 log = logging.getLogger("sipsim.runner")
 LOG_CALLS = 2000  # calls whose SIP messages are collected at the end of the run (with the last BYE's answer)
@@ -58,7 +59,7 @@ class LabRunner:
         self.interrupted = False
         self._interrupt = trio.Event()
         self._starting: set[trio.CancelScope] = set()
-        self._waiting: set[trio.CancelScope] = set()  # calls waiting in _until: cancelled by interrupt()
+        self._waits = Waits()  # calls waiting in _until (interrupt() wakes them all) and their deadlines
         # Per-run caches of what does not change during a run (the scenario is fixed once started):
         # digit analysis per (cluster, dialled number), trunks, headers, destinations, DNS answers.
         self._patterns: dict[str, list[RoutePattern]] = {}
@@ -89,8 +90,7 @@ class LabRunner:
             self._interrupt.set()
             for scope in self._starting:
                 scope.cancel()
-            for scope in self._waiting:
-                scope.cancel()
+            self._waits.wake_all()
 
     async def _watch_sigint(self) -> None:
         """The first Ctrl-C interrupts the run cleanly; a second one stops it at once (trio's default)."""
@@ -383,17 +383,12 @@ class LabRunner:
             if len(self._logs) > LOG_CALLS:  # later calls of a long run: collected now, so the endpoint
                 self._collect_log(*self._logs.pop())  # forgets them (their BYE's answer may be missing)
 
-    async def _until(self, event: trio.Event, timeout: float = math.inf) -> None:
-        """Wait for ``event``, at most ``timeout`` seconds, or until the run is interrupted
-        (interrupt() cancels every such wait: one cancel scope, no extra task)."""
+    async def _until(self, event, timeout: float = math.inf) -> None:
+        """Wait for ``event`` (a waiter's Flag), at most ``timeout`` seconds, or until the run is
+        interrupted (interrupt() wakes every such wait; no cancel scope, no task per wait)."""
         if event.is_set() or self.interrupted:
             return
-        with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
-            self._waiting.add(scope)
-            try:
-                await event.wait()
-            finally:
-                self._waiting.discard(scope)
+        await self._waits.until(event, timeout)
 
     async def _refusal(self, conn, waiter, node: str, *, unanswered: bool = False) -> tuple[str, str] | None:
         """When the peer refused us after the handshake, the reason and detail to report instead of the
@@ -432,8 +427,7 @@ class LabRunner:
         await self._until(waiter.final, self.scenario.run.no_answer_timeout)
         if not waiter.final.is_set() and self.interrupted:  # Ctrl-C during set-up: CANCEL after the first 1xx
             node_rt.hang_up(call_id)
-            with trio.move_on_after(min(self.scenario.run.call_timeout, 5.0)):
-                await waiter.final.wait()
+            await self._waits.wait(waiter.final, min(self.scenario.run.call_timeout, 5.0))
             if not waiter.answered:
                 rec.status = waiter.status
                 attempt_done("interrupted", "the run was interrupted (Ctrl-C) before the call was answered; "
@@ -441,8 +435,7 @@ class LabRunner:
                 return True
         if not waiter.final.is_set():  # ringing with no answer: the caller gives up (CANCEL)
             node_rt.hang_up(call_id)
-            with trio.move_on_after(self.scenario.run.call_timeout):
-                await waiter.final.wait()
+            await self._waits.wait(waiter.final, self.scenario.run.call_timeout)
             rec.status = waiter.status
             refused = await self._refusal(conn, waiter, node_rt.node.name, unanswered=True)
             if refused is not None:
@@ -483,8 +476,7 @@ class LabRunner:
                           f"{hold:g} s hold: {node_rt.node.name} hung up (BYE)")
         if not waiter.ended.is_set():
             node_rt.hang_up(call_id)
-            with trio.move_on_after(self.scenario.run.call_timeout):
-                await waiter.ended.wait()
+            await self._waits.wait(waiter.ended, self.scenario.run.call_timeout)
         return True
 
 

@@ -23,12 +23,20 @@ class TimerQueue:
     def __len__(self) -> int:
         return len(self._live)
 
-    def start(self, key: Hashable, delay: float) -> None:
-        self._seq += 1
-        deadline = trio.current_time() + max(0.0, delay)
-        self._live[key] = self._seq
-        earliest = self._heap[0][0] if self._heap else math.inf
-        heapq.heappush(self._heap, (deadline, self._seq, key))
+    def start(self, key: Hashable, delay: float, now: float | None = None) -> None:
+        """Fire ``key`` ``delay`` seconds after ``now`` (the trio clock's time when not given)."""
+        seq = self._seq = self._seq + 1
+        deadline = (trio.current_time() if now is None else now) + (delay if delay > 0.0 else 0.0)
+        live = self._live
+        live[key] = seq
+        heap = self._heap
+        if len(heap) > 64 and len(heap) > 4 * len(live):
+            # most entries are cancelled timers (e.g. waits that ended long before their deadline):
+            # drop them here too, as the task may sleep for a long time
+            self._heap = heap = [e for e in heap if live.get(e[2]) == e[1]]
+            heapq.heapify(heap)
+        earliest = heap[0][0] if heap else math.inf
+        heapq.heappush(heap, (deadline, seq, key))
         if deadline < earliest:
             self._wake.set()
 
@@ -37,18 +45,22 @@ class TimerQueue:
 
     async def run(self, fire: Callable[[Hashable, float], None]) -> None:
         """Call ``fire(key, now)`` for every timer that expires; runs until cancelled."""
-        heap = self._heap
         while True:
             now = trio.current_time()
+            live = self._live
+            heap = self._heap
             while heap and heap[0][0] <= now:
                 _, seq, key = heapq.heappop(heap)
-                if self._live.get(key) == seq:
-                    del self._live[key]
+                if live.get(key) == seq:
+                    del live[key]
                     fire(key, now)
-            if heap and len(heap) > 64 and len(heap) > 4 * len(self._live):
+                    heap = self._heap  # fire() may start timers, and start() may replace the heap
+            if heap and len(heap) > 64 and len(heap) > 4 * len(live):
                 # drop cancelled entries so a long run does not grow the heap
-                self._heap = heap = [e for e in heap if self._live.get(e[2]) == e[1]]
+                self._heap = heap = [e for e in heap if live.get(e[2]) == e[1]]
                 heapq.heapify(heap)
+            while heap and live.get(heap[0][2]) != heap[0][1]:  # cancelled: not worth waking for
+                heapq.heappop(heap)
             self._wake = trio.Event()
             with trio.move_on_at(heap[0][0] if heap else math.inf):
                 await self._wake.wait()
