@@ -135,11 +135,14 @@ class Dialog:
             if first and ";lr" not in first:  # strict router: it goes in the Request-URI
                 uri = first
                 routes = routes[1:] + [f"<{self.remote_target}>"]
+        keys = ["via"]
         for r in routes:
             fields.append(("Route", r))
+            keys.append("route")
         fields.append(("From", self.local_party))
         fields.append(("To", self.remote_party))
         fields.append(("Call-ID", self.call_id))
         fields.append(("CSeq", f"{self.next_cseq() if cseq is None else cseq} {method}"))
         fields.append(("Max-Forwards", "70"))
-        return Request(method, uri, Headers._adopt(fields), body)
+        keys += ("from", "to", "call-id", "cseq", "max-forwards")  # the names above, normalised
+        return Request(method, uri, Headers._make(keys, fields), body)

@@ -41,7 +41,7 @@ from .events import (
     StartTimer,
     Transmit,
 )
-from .headers import MAGIC_COOKIE, parse_name_addr
+from .headers import MAGIC_COOKIE, parse_name_addr, parse_via
 from .message import Headers, Message, Request, Response, serialise
 from .parser import Limits, MessageReader, SipParseError
 from .sdp import SdpError, SessionDescription, build_answer, build_offer, parse_sdp
@@ -149,6 +149,7 @@ class Endpoint:
         self._transports: dict[Hashable, tuple[str, int]] = {}
         self._port_of: dict[str, int] = {}
         self._contacts: dict[tuple[str, str | None], str] = {}  # _response_contact's memo
+        self._via_ok: dict[tuple[str, int], bool] = {}  # _via_parses's memo
         self._broken: set[Hashable] = set()
         self._client: dict[Hashable, Transaction] = {}
         self._server: dict[Hashable, Transaction] = {}
@@ -313,7 +314,7 @@ class Endpoint:
         call = Call(call_id, conn, "uac", caller, called, invite, "calling", now, local_sdp=offer)
         call.dialog = Dialog.for_uac(invite)
         self.calls[call_id] = call
-        txn = self._new_client("ict", conn, invite, ("invite", call_id))
+        txn = self._new_client("ict", conn, invite, ("invite", call_id), branch)
         call.invite_txn = txn
         if cfg.invite_expires > 0:
             self._start_ua_timer(("expires", call_id), float(cfg.invite_expires))
@@ -388,7 +389,8 @@ class Endpoint:
         cfg = self.config
         key = f"{self._hex(8)}-{self._hex(8)}@{cfg.host}"
         h = Headers()
-        h.add("Via", self._via(self._branch(), conn))
+        branch = self._branch()
+        h.add("Via", self._via(branch, conn))
         h.add("From", f"<sip:{cfg.host}:{cfg.port}>;tag={self._hex(10)}")
         h.add("To", f"<{request_uri}>")
         h.add("Call-ID", key)
@@ -399,7 +401,7 @@ class Endpoint:
         h.add("Accept", "application/sdp")
         h.add("Allow", cfg.allow)
         h.add("Supported", cfg.supported)
-        self._new_client("nict", conn, Request("OPTIONS", request_uri, h), ("options", key))
+        self._new_client("nict", conn, Request("OPTIONS", request_uri, h), ("options", key), branch)
         return key
 
     # ------------------------------------------------------------------ helpers
@@ -490,11 +492,29 @@ class Endpoint:
 
     # ------------------------------------------------------------------ transactions
 
-    def _new_client(self, kind: str, conn: Hashable, req: Request, tu: Any) -> Transaction:
-        txn = Transaction(kind, client_key(req.top_via_branch or "", req.method), conn, req, self.config.timers, tu)
+    def _new_client(self, kind: str, conn: Hashable, req: Request, tu: Any, branch: str | None = None) -> Transaction:
+        """``branch``: the one just put in the request's top Via by ``_via(branch, conn)``, used as is
+        when such a Via parses (checked once per transport and port), instead of parsing it back."""
+        if branch is None or not self._via_parses(conn):
+            branch = req.top_via_branch or ""
+        txn = Transaction(kind, client_key(branch, req.method), conn, req, self.config.timers, tu)
         self._client[txn.key] = txn
         self._run(txn, txn.start())
         return txn
+
+    def _via_parses(self, conn: Hashable) -> bool:
+        """Does ``_via(branch, conn)`` parse back to that branch? (Always, unless the configured host
+        is not a valid sent-by.) Memoised per (transport, port)."""
+        pair = self._transport(conn)
+        ok = self._via_ok.get(pair)
+        if ok is None:
+            probe = MAGIC_COOKIE + "0123456789abcdef"
+            try:
+                ok = parse_via(self._via(probe, conn)).params.get("branch") == probe
+            except ValueError:
+                ok = False
+            self._via_ok[pair] = ok
+        return ok
 
     def _txn_event(self, txn: Transaction, event: str, msg: Message | None = None) -> None:
         self._run(txn, txn.handle(event, msg))
@@ -640,17 +660,25 @@ class Endpoint:
 
     def _send_bye(self, call: Call) -> None:
         assert call.dialog is not None
-        bye = call.dialog.request("BYE", self._via(self._branch(), call.conn))
+        branch = self._branch()
+        bye = call.dialog.request("BYE", self._via(branch, call.conn))
         bye.headers.add("User-Agent", self.config.user_agent)
         bye.headers.add("Reason", "Q.850;cause=16")
         call.dialog.on("bye", bye)
-        self._new_client("nict", call.conn, bye, ("bye", call.call_id))
+        self._new_client("nict", call.conn, bye, ("bye", call.call_id), branch)
 
     # ------------------------------------------------------------------ UAS side
 
     def _on_request(self, conn: Hashable, req: Request) -> None:
-        branch = req.top_via_branch or ""
-        sent_by = top_via_sent_by(req)
+        try:  # the top Via once (top_via_branch and top_via_sent_by read the same parsed value)
+            via = req._parsed_first("Via", "via")
+        except ValueError:
+            via = None
+        if via is None:
+            branch, sent_by = "", ""
+        else:
+            branch = via.params.get("branch") or ""
+            sent_by = via.sent_by.lower()
         if not branch.startswith(MAGIC_COOKIE):  # RFC 2543 peer: no usable branch
             branch = f"2543:{req.call_id}:{req.cseq[0]}:{req.from_tag}"
         key = server_key(branch, sent_by, req.method)
@@ -690,7 +718,7 @@ class Endpoint:
 
     def _unsupported(self, req: Request) -> list[str]:
         """Option tags in Require that we do not support (RFC 3261 8.2.2.3 → 420)."""
-        if req.method == "CANCEL" or "Require" not in req.headers:
+        if req.method == "CANCEL" or "require" not in req.headers._keys:  # "Require" in req.headers
             return []
         ours = {t.strip().lower() for t in self.config.supported.split(",")}
         return [t for t in req.headers.get_all("Require") if t and t.lower() not in ours]
@@ -790,8 +818,8 @@ class Endpoint:
         return hit
 
     def _respond(self, txn: Transaction, status: int, **kw: Any) -> Response:
-        call = self.calls.get(txn.request.call_id or "")
         if "to_tag" not in kw:
+            call = self.calls.get(txn.request.call_id or "")
             kw["to_tag"] = call.dialog.local_tag if call and call.dialog and call.role == "uas" else self._hex(10)
         resp = self._response(txn.request, status, **kw)
         if status < 200:

@@ -259,16 +259,32 @@ def _fail(start: str, headers: Headers, reason: str, detail: str, status: int = 
     return SipParseError(reason, detail, status, start_line=start, partial_headers=headers)
 
 
+#: start line → (is a request, method | status, Request-URI | reason) for lines the regexes accepted
+_STARTS: dict[str, tuple[bool, object, str]] = {}
+
+
+def _remember_start(start: str, entry: tuple[bool, object, str]) -> None:
+    if len(start) <= 256:  # bounded memory whatever a peer sends
+        if len(_STARTS) >= 1024:
+            _STARTS.clear()
+        _STARTS[start] = entry
+
+
 def _build(start: str, headers: Headers, body: bytes) -> Message:
     """Validate start line and mandatory headers; return the message or raise (non-fatal)."""
 
-    m = _REQUEST_LINE.fullmatch(start)
-    if m is not None and m[1] in _METHODS:  # the usual request line: every check below holds
+    hit = _STARTS.get(start)  # start lines repeat (the same Request-URI, the same statuses)
+    if hit is not None:
+        request = hit[0]
+        msg: Message = Request(hit[1], hit[2], headers, body) if request else Response(hit[1], hit[2], headers, body)
+    elif (m := _REQUEST_LINE.fullmatch(start)) is not None and m[1] in _METHODS:  # every check below holds
         request = True
-        msg: Message = Request(m[1], m[2], headers, body)
+        msg = Request(m[1], m[2], headers, body)
+        _remember_start(start, (True, m[1], m[2]))
     elif (m := _STATUS_LINE.fullmatch(start)) is not None:  # the usual status line
         request = False
         msg = Response(int(m[1]), m[2] or "", headers, body)
+        _remember_start(start, (False, msg.status, msg.reason))
     elif request := start[:4].upper() != "SIP/":
         bits = start.split(" ")
         if len(bits) != 3 or not all(bits):

@@ -103,3 +103,68 @@ def test_serialise_one_join_matches_the_line_by_line_form(pairs, body, request):
 def test_serialise_formats_values_that_are_not_strings():
     msg = Request("OPTIONS", "sip:a@h", Headers([("Max-Forwards", 70), ("Expires", "180")]))  # type: ignore[list-item]
     assert serialise(msg) == b"OPTIONS sip:a@h SIP/2.0\r\nMax-Forwards: 70\r\nExpires: 180\r\nContent-Length: 0\r\n\r\n"
+
+
+START_LINES = st.one_of(
+    st.sampled_from([
+        "INVITE sip:a@h SIP/2.0", "BYE sip:a@h SIP/2.0", "invite sip:a@h SIP/2.0", "INVITE sip:a@h sip/2.0",
+        "INVITE sip: SIP/2.0", "INVITE  sip:a@h SIP/2.0", "FOO sip:a@h SIP/2.0", "INVITE tel:+1 SIP/2.0",
+        "SIP/2.0 200 OK", "SIP/2.0 200", "SIP/2.0 200 ", "SIP/2.0 180 Ringing Now", "SIP/2.0 099 Low",
+        "SIP/2.0 700 High", "sip/2.0 200 OK", "SIP/2.0 487 Request\\nTerminated",
+    ]),
+    st.text(alphabet="SIP/2.0 INVTEsip:a@h1", max_size=24),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(START_LINES)
+def test_start_line_cache_gives_what_the_checks_give(start):
+    import re
+
+    start = start.replace("\\n", "\n")
+    method = start.split(" ", 1)[0] if not start.startswith("SIP/") else "INVITE"
+    data = (f"{start}\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\n"
+            f"Call-ID: c1\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n").encode("utf-8", "surrogateescape")
+
+    def result():
+        try:
+            m = parse_message(data)
+        except SipParseError as e:
+            return ("error", e.reason, e.status, str(e))
+        return ("ok", type(m).__name__, m.first_line, m)
+
+    parser._STARTS.clear()
+    first = result()  # regexes, then remembered
+    cached = result()
+    saved = parser._REQUEST_LINE, parser._STATUS_LINE
+    parser._STARTS.clear()
+    parser._REQUEST_LINE = parser._STATUS_LINE = re.compile(r"(?!)")
+    try:
+        checks = result()  # the checks one by one
+    finally:
+        parser._REQUEST_LINE, parser._STATUS_LINE = saved
+    assert first == cached == checks
+
+
+def test_in_dialog_requests_have_the_keys_the_normalising_constructor_gives():
+    from sipsim.sip.dialog import Dialog
+
+    for routes in ([], ["<sip:p1;lr>", "<sip:p2;lr>"], ["<sip:strict>"]):
+        d = Dialog("uac", "c1", "t1", "<sip:a@h>;tag=t1", "<sip:b@h>;tag=t2", 1, remote_tag="t2",
+                   remote_target="sip:b@h", route_set=list(routes))
+        req = d.request("BYE", "SIP/2.0/TLS h:5061;branch=z9hG4bK1")
+        assert req.headers._keys == Headers(req.headers.items())._keys
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["127.0.0.1", "h.example", "[::1]", "bad host", "h;x", ""]), st.sampled_from(["TLS", "TCP", "X Y"]))
+def test_client_transaction_keys_are_the_branch_of_the_top_via(host, transport):
+    ep = Endpoint(EndpointConfig(host=host, seed=2))
+    ep.set_transport("c", transport, 5070)
+    try:
+        ep.place_call("c", 0.0, caller="1", called="2", request_uri="sip:2@127.0.0.2")
+    except ValueError:
+        return
+    ep.send_options("c", 0.0, request_uri="sip:127.0.0.2")
+    for key, txn in ep._client.items():
+        assert key == ("client", txn.request.top_via_branch or "", txn.request.method)
