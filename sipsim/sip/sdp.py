@@ -152,12 +152,57 @@ def _line_op(line: str) -> tuple:
 _LINE_OPS: dict[str, tuple] = {}
 
 
+#: SDP text without its o= line and without the port of its m= line → what the rest of the body says
+#: (address, codecs, direction, ptime); bodies of one peer differ only there from call to call. Bounded.
+_TEMPLATES: dict[str, tuple[str, tuple[Codec, ...], str, int | None]] = {}
+
+
+def _split_template(text: str) -> tuple[str, str, str] | None:
+    """``(o= line, m= port digits, the rest)`` when the body has the shape where only those vary: it
+    starts ``v=0\r\no=``, has exactly one ``o=`` and one ``m=`` (the ``m=audio <digits> `` line) and
+    the o= line holds no line break of any kind; None otherwise (then every line is read)."""
+    if not text.startswith("v=0\r\no=") or text.count("o=") != 1 or text.count("m=") != 1:
+        return None
+    o_end = text.find("\r\n", 5)
+    m_at = text.find("\r\nm=audio ", o_end)
+    if o_end < 0 or m_at < 0:
+        return None
+    o_line = text[5:o_end]
+    p_start = m_at + 10
+    p_end = text.find(" ", p_start)
+    port = text[p_start:p_end]
+    if p_end < 0 or not port.isdigit() or not port.isascii() or not o_line.isprintable():
+        return None
+    return o_line, port, f"{text[:5]}{text[o_end:p_start]}{text[p_end:]}"
+
+
 def parse_sdp(body: bytes) -> SessionDescription:
     """Parse the first audio m-line of an SDP body. Raises SdpError."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise SdpError("SDP is not UTF-8") from None
+    parts = _split_template(text) if len(text) <= 2048 else None
+    if parts is not None:
+        o_line, port_text, rest = parts
+        known = _TEMPLATES.get(rest)
+        if known is not None:
+            op = _line_op(o_line)  # the o= line alone: the other lines are the template's
+            if op[0] == "error":
+                raise SdpError(op[1])
+            address, codecs, direction, ptime = known
+            return SessionDescription(address, int(port_text), list(codecs), op[2], op[3], op[1], direction, ptime,
+                                      body)
+        sd = _parse_sdp_lines(text, body)
+        if len(_TEMPLATES) >= 256:
+            _TEMPLATES.clear()
+        _TEMPLATES[rest] = (sd.address, tuple(sd.codecs), sd.direction, sd.ptime)
+        return sd
+    return _parse_sdp_lines(text, body)
+
+
+def _parse_sdp_lines(text: str, body: bytes) -> SessionDescription:
+    """``parse_sdp`` line by line through the line cache."""
     address = ""
     media_address = ""
     username, session_id, version = "-", 0, 0

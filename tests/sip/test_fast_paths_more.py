@@ -168,3 +168,49 @@ def test_client_transaction_keys_are_the_branch_of_the_top_via(host, transport):
     ep.send_options("c", 0.0, request_uri="sip:127.0.0.2")
     for key, txn in ep._client.items():
         assert key == ("client", txn.request.top_via_branch or "", txn.request.method)
+
+
+O_LINES = st.sampled_from(["o=sipsim {n} 0 IN IP4 10.0.0.1", "o=- {n} {n} IN IP4 h", "o=bad {n}", "o=x {n} y IN IP4 h",
+                           "o=CiscoSystemsCCM-SIP {n} 1 IN IP4 10.1.1.1", "o=a\x0b{n} 1 2 IN IP4 h", "o= a {n} 1 IN IP4 h "])
+EXTRA_SDP = st.sampled_from(["a=sendonly", "a=ptime:30", "b=AS:64", "c=IN IP4 10.9.9.9", "m=video 0 RTP/AVP 31",
+                             "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-15", "o=second 1 1 IN IP4 h", "garbage",
+                             "a=x:m=audio 1 RTP/AVP 0", "\u2028", "a=inactive", ""])
+
+
+@settings(max_examples=500, deadline=None)
+@given(O_LINES, st.lists(EXTRA_SDP, max_size=3), st.lists(EXTRA_SDP, max_size=3),
+       st.sampled_from(["0 8 101", "0", "8 0", "", "x"]), st.lists(st.integers(0, 99999), min_size=2, max_size=4),
+       st.sampled_from(["\r\n", "\n"]))
+def test_sdp_template_path_matches_the_line_by_line_parser(o_line, before, after, pts, numbers, eol):
+    from sipsim.sip import sdp
+
+    def body(n: int) -> bytes:
+        lines = ["v=0", o_line.format(n=n), "s=SIP Call", "c=IN IP4 10.0.0.1", "t=0 0", *before,
+                 f"m=audio {n} RTP/AVP {pts}", "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000", *after, "a=sendrecv"]
+        return (eol.join(lines) + eol).encode()
+
+    sdp._TEMPLATES.clear()
+    for n in numbers:  # the first fills the template, the others use it
+        b = body(n)
+        assert sdp_outcome(sdp.parse_sdp, b) == sdp_outcome(sdp._parse_sdp_slow, b)
+
+
+def test_sdp_templates_of_real_offers_and_answers():
+    from sipsim.sip import sdp
+
+    sdp._TEMPLATES.clear()
+    for i in range(5):
+        offer = sdp.build_offer("127.0.0.1", 16384 + 2 * i, ("PCMU", "PCMA"), session_id=1000 + i)
+        answer = sdp.build_answer(sdp.parse_sdp(offer.raw), "127.0.0.2", 20000 + 2 * i, ("PCMA",), session_id=7 * i)
+        for raw in (offer.raw, answer.raw):
+            assert sdp.parse_sdp(raw) == sdp._parse_sdp_slow(raw)
+    assert 1 <= len(sdp._TEMPLATES) <= 2
+
+
+def sdp_outcome(fn, body: bytes):
+    from sipsim.sip.sdp import SdpError
+
+    try:
+        return ("ok", fn(body))
+    except SdpError as e:
+        return ("error", str(e))
