@@ -451,10 +451,11 @@ class Endpoint:
             call.log.append((self._now, direction, msg.first_line))
 
     def _send(self, conn: Hashable, msg: Message) -> None:
+        first_line = msg.first_line
         call = self.calls.get(msg.call_id or "")
         if call is not None:
-            call.log.append((self._now, "out", msg.first_line))
-        self._actions.append(Transmit(conn, serialise(msg), msg))
+            call.log.append((self._now, "out", first_line))
+        self._actions.append(Transmit(conn, serialise(msg, first_line), msg))
 
     def _start_ua_timer(self, key: tuple[str, str], delay: float) -> None:
         self._ua_timers.add(key)

@@ -392,11 +392,14 @@ class Response(_Common):
 Message = Request | Response
 
 
-def serialise(msg: Message) -> bytes:
+def serialise(msg: Message, first_line: str | None = None) -> bytes:
     """Wire bytes: start line, headers in order (full names), Content-Length from the body, body.
 
     Content-Length keeps its position if the headers have one, else it is written last.
+    ``first_line``: ``msg.first_line`` when the caller has it already.
     """
+    if first_line is None:
+        first_line = msg.first_line
     body = msg.body
     headers = msg.headers
     fields = headers._fields
@@ -405,7 +408,7 @@ def serialise(msg: Message) -> bytes:
             head = "\r\n".join(map(": ".join, fields))
         except TypeError:  # a value that is not a str: formatted as below
             head = "\r\n".join([f"{name}: {value}" for name, value in fields])
-        text = f"{msg.first_line}\r\n{head}\r\nContent-Length: {len(body)}\r\n\r\n"
+        text = f"{first_line}\r\n{head}\r\nContent-Length: {len(body)}\r\n\r\n"
         data = text.encode("utf-8", "surrogateescape")
         return data + body if body else data
     length = f"Content-Length: {len(body)}"
@@ -421,6 +424,6 @@ def serialise(msg: Message) -> bytes:
             elif not placed:  # keep its position; later duplicates are dropped
                 lines.append(length)
                 placed = True
-    text = f"{msg.first_line}\r\n" + "\r\n".join(lines) + "\r\n\r\n"
+    text = f"{first_line}\r\n" + "\r\n".join(lines) + "\r\n\r\n"
     data = text.encode("utf-8", "surrogateescape")
     return data + body if body else data

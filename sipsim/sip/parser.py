@@ -126,11 +126,13 @@ def _parse_head(block: bytes | bytearray, limits: Limits) -> tuple[str, Headers,
                 )
     text = block.decode("utf-8", "surrogateescape")
     lines = text.split("\r\n")
-    if len(lines) <= limits.max_headers + 1 and "\r\n " not in text and "\r\n\t" not in text:
-        # Fast path: no folded lines and no more fields than allowed. Whole header lines repeat from
-        # message to message (Max-Forwards, Supported, CSeq, Contact...), so each line maps to its
-        # parsed field through one dict; a line not seen before is split here, and anything
-        # unusual goes to the general loop below, which produces the errors.
+    if len(lines) <= limits.max_headers + 1:
+        # Fast path: no more fields than allowed. Whole header lines repeat from message to message
+        # (Max-Forwards, Supported, CSeq, Contact...), so each line maps to its parsed field through
+        # one dict; a line not seen before is split here, and anything unusual goes to the general
+        # loop below, which produces the errors. A folded line (starting with SP or HTAB) is never
+        # in the caches (cached lines start with a valid field name) and _new_line refuses it, so
+        # folding always takes the general loop.
         fields_in = lines[1:]
         keys = list(map(_LINE_KEYS.get, fields_in))
         fields = list(map(_LINES.get, fields_in))  # both caches are filled and cleared together

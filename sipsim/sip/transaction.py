@@ -151,7 +151,7 @@ class Transaction:
     ``tu`` is free for the UA core (it records what the transaction is for).
     """
 
-    __slots__ = ("kind", "key", "conn", "request", "timers", "state", "last_response", "tu", "running")
+    __slots__ = ("kind", "key", "conn", "request", "timers", "state", "last_response", "tu", "running", "_table")
 
     def __init__(
         self, kind: str, key: Hashable, conn: Hashable, request: Request, timers: TimerConfig, tu: Any = None
@@ -165,6 +165,7 @@ class Transaction:
         self.last_response: Response | None = None
         self.tu = tu
         self.running: set[str] = set()
+        self._table = TABLES[kind]  # the kind's state table (the kind never changes)
 
     @property
     def terminated(self) -> bool:
@@ -184,7 +185,7 @@ class Transaction:
 
     def handle(self, event: str, message: Request | Response | None = None) -> list[Any]:
         """Apply one event; unknown (state, event) pairs are ignored."""
-        entry = TABLES[self.kind].get((self.state, event))
+        entry = self._table.get((self.state, event))
         if entry is None:
             return []
         self.state, actions = entry
