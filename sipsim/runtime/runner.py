@@ -199,6 +199,8 @@ class LabRunner:
                     await one(i, spec)
                     # Two scheduler passes before the next call, as a new task per call took: the
                     # writer sends this call's last request (BYE) on its own before the next INVITE.
+                    # (With the pass of the wait after hang_up, an in-process peer also reads the
+                    # BYE before the INVITE arrives: a capture shows one message per frame.)
                     await trio.lowlevel.checkpoint()
                     await trio.lowlevel.checkpoint()
 
@@ -304,10 +306,12 @@ class LabRunner:
         t0 = trio.current_time()
         rec.started_at = round(t0 - self._t_start, 6)
         limit = trunk.max_attempts if trunk.failover else 1
+        a0 = t0  # the first attempt starts with the call
         for dest in order[:limit]:
-            done = await self._attempt(rec, node_rt, trunk, dest, spec, headers, t0)
+            done = await self._attempt(rec, node_rt, trunk, dest, spec, headers, t0, a0)
             if done or not _fails_over(trunk, rec.reason, rec.status):
                 break
+            a0 = None
         return rec
 
     def _resolve(self, dest: m.Destination):
@@ -325,10 +329,12 @@ class LabRunner:
         return resolved
 
     async def _attempt(self, rec: CallRecord, node_rt: NodeRuntime, trunk: m.Trunk, dest: m.Destination,
-                       spec: m.CallSpec, headers: tuple, t0: float) -> bool:
-        """One try of the call at one destination. True when the call was carried (answered or a
-        final answer that must not fail over); the record holds this attempt's outcome either way."""
-        a0 = trio.current_time()
+                       spec: m.CallSpec, headers: tuple, t0: float, a0: float | None = None) -> bool:
+        """One try of the call at one destination, started at ``a0`` (now when not given). True when
+        the call was carried (answered or a final answer that must not fail over); the record holds
+        this attempt's outcome either way."""
+        if a0 is None:
+            a0 = trio.current_time()
         rec.destination, rec.destination_node = dest.label, None
         rec.status = rec.reason = rec.detail = None
         rec.tls_version = rec.cipher = rec.peer_subject = None
@@ -338,13 +344,14 @@ class LabRunner:
 
         def attempt_done(reason: str | None, detail: str | None) -> None:
             rec.reason, rec.detail = reason, detail
-            rec.setup_ms = round((trio.current_time() - t0) * 1000, 1)  # post-dial delay so far
+            now = trio.current_time()
+            rec.setup_ms = round((now - t0) * 1000, 1)  # post-dial delay so far
             injected = None
             if reason is not None and rec.destination_node:
                 active = self.scenario.node(rec.destination_node).fault.active
                 injected = ", ".join(f"{rec.destination_node}: {f}" for f in active) or None
             rec.attempts.append(Attempt(dest.label, rec.destination_node, reason, detail,
-                                        round((trio.current_time() - a0) * 1000, 1), injected, connection[0]))
+                                        round((now - a0) * 1000, 1), injected, connection[0]))
 
         try:
             resolved = self._resolve(dest)
@@ -468,11 +475,12 @@ class LabRunner:
         rec.outcome = "answered"
         attempt_done(None, None)
         hold = spec.hold if spec.hold is not None else self.scenario.run.hold
-        held = trio.current_time()
+        held = trio.current_time() if hold else None
         if hold:
             await self._until(waiter.ended, hold)
         if self.interrupted and not waiter.ended.is_set():
-            rec.detail = (f"answered; the run was interrupted (Ctrl-C) {trio.current_time() - held:.1f} s into its "
+            into = trio.current_time() - held if hold else 0.0
+            rec.detail = (f"answered; the run was interrupted (Ctrl-C) {into:.1f} s into its "
                           f"{hold:g} s hold: {node_rt.node.name} hung up (BYE)")
         if not waiter.ended.is_set():
             node_rt.hang_up(call_id)
