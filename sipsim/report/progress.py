@@ -9,8 +9,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 @contextmanager
 def call_progress(total: int, console, enabled: bool = True):
-    """Yields a callback(record) that advances the bar; shown only for 20 calls or more."""
-    if not enabled or total < 20:
+    """Yields a callback(record) that advances the bar; shown only for 20 calls or more, on a terminal
+    (piped or logged output gets the summary lines only: no bar to redraw, no refresh thread)."""
+    if not enabled or total < 20 or not getattr(console, "is_terminal", True):
         yield lambda record: None
         return
     with Progress(TextColumn("calls"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
