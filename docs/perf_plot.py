@@ -3,17 +3,17 @@ docs/performance.md. Run: python docs/perf_plot.py"""
 
 from pathlib import Path
 
-# server RSS growth (kB) over N idle mutual-TLS connections (bench/memory_per_connection.py --n N, after
-# the TLS optimisations)
-MEMORY = [(0, 0), (250, 64492 - 49476), (500, 81276 - 49620), (1000, 114736 - 49596)]
-# bench/concurrent_calls.py (baseline run, hold 40 s): seconds since the first call, calls up at once
-RAMP = [(0.0, 0), (2.03, 313), (4.07, 644), (6.0, 1049), (8.19, 1366), (10.14, 1701), (12.27, 2080),
-        (14.35, 2812), (16.55, 3421), (19.05, 3941), (21.25, 4763), (23.26, 5204), (25.78, 5790),
-        (27.71, 6675), (30.28, 7137), (32.41, 7585), (34.46, 8038), (37.43, 8551), (39.55, 8973),
-        (41.75, 9073), (43.89, 9110), (46.83, 8842), (48.76, 8535), (50.7, 8231), (52.65, 7753),
-        (54.57, 7124), (56.46, 6606), (58.36, 6247), (60.3, 5552), (62.21, 5015), (64.39, 4553),
-        (66.39, 3939), (68.37, 3323), (70.28, 2865), (72.29, 2442), (74.15, 2040), (76.04, 1770),
-        (77.9, 1343), (79.77, 972), (81.61, 692), (83.52, 332), (85.38, 89)]
+# server RSS growth (kB) over N idle mutual-TLS connections (bench/memory_per_connection.py --n N, round 4)
+MEMORY = [(0, 0), (250, 59716 - 49100), (500, 71776 - 48816), (1000, 95576 - 49056)]
+# bench/concurrent_calls.py (round 4, hold 55 s): seconds since the first call, calls up at once
+RAMP = [(0.0, 0), (1.69, 1311), (3.53, 2714), (5.59, 4154), (7.49, 5591), (9.41, 6938),
+        (11.51, 8295), (13.61, 9720), (15.28, 10000), (16.97, 10000), (18.66, 10000), (20.34, 10000),
+        (22.01, 10000), (23.68, 10000), (25.39, 10000), (27.09, 10000), (28.77, 10000),
+        (30.46, 10000), (32.17, 10000), (33.88, 10000), (35.57, 10000), (37.25, 10000),
+        (38.93, 10000), (40.6, 10000), (42.27, 10000), (43.93, 10000), (45.61, 10000),
+        (47.28, 10000), (48.95, 10000), (50.62, 10000), (52.29, 10000), (53.96, 10000),
+        (55.64, 9503), (57.31, 8131), (58.97, 6899), (60.62, 5827), (62.26, 4618), (63.9, 3495),
+        (65.54, 2531), (67.15, 1581), (68.76, 154)]
 
 
 def panel(x0, title, xlabel, ylabel, points, xmax, ymax, xticks, yticks, color):
@@ -44,9 +44,9 @@ def main() -> None:
     parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="960" height="310" font-family="sans-serif" '
              'font-size="12"><rect width="100%" height="100%" fill="white"/>']
     parts += panel(0, "Server RSS growth vs idle mutual-TLS connections", "idle TLS connections",
-                   "RSS growth (MB)", mem, 1000, 80, [0, 250, 500, 750, 1000], [0, 20, 40, 60, 80], "#1f77b4")
-    parts += panel(480, "10,000 calls across 16 destinations (hold 40 s)", "seconds since the first call",
-                   "calls answered and up", RAMP, 90, 10000, [0, 15, 30, 45, 60, 75, 90],
+                   "RSS growth (MB)", mem, 1000, 60, [0, 250, 500, 750, 1000], [0, 15, 30, 45, 60], "#1f77b4")
+    parts += panel(480, "10,000 calls across 16 destinations (hold 55 s)", "seconds since the first call",
+                   "calls answered and up", RAMP, 75, 10000, [0, 15, 30, 45, 60, 75],
                    [0, 2500, 5000, 7500, 10000], "#d62728")
     parts.append("</svg>")
     out = Path(__file__).with_name("performance-scaling.svg")
