@@ -268,23 +268,20 @@ def parsed_via(value: str) -> Via:
     """:func:`parse_via`, memoised by value: a response carries its request's Via, and a call's
     messages repeat it. The result is shared — read it, never change it. Errors are not kept."""
     hit = _VIA_MEMO.get(value)
-    if hit is None:
-        hit = parse_via(value)
-        if len(value) <= _MEMO_VALUE_MAX:
-            if len(_VIA_MEMO) >= _MEMO_MAX:
-                _VIA_MEMO.clear()
-            _VIA_MEMO[value] = hit
-    return hit
+    return _remember(_VIA_MEMO, value, parse_via(value)) if hit is None else hit
 
 
 def parsed_name_addr(value: str) -> NameAddr:
     """:func:`parse_name_addr`, memoised by value (a call's From and To repeat in every message of
     the call). The result is shared — read it, never change it. Errors are not kept."""
     hit = _NAME_ADDR_MEMO.get(value)
-    if hit is None:
-        hit = parse_name_addr(value)
-        if len(value) <= _MEMO_VALUE_MAX:
-            if len(_NAME_ADDR_MEMO) >= _MEMO_MAX:
-                _NAME_ADDR_MEMO.clear()
-            _NAME_ADDR_MEMO[value] = hit
-    return hit
+    return _remember(_NAME_ADDR_MEMO, value, parse_name_addr(value)) if hit is None else hit
+
+
+def _remember(memo: dict, value: str, parsed):
+    """Keep ``parsed`` for ``value`` in a bounded memo (short values only; the memo is emptied when full)."""
+    if len(value) <= _MEMO_VALUE_MAX:
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[value] = parsed
+    return parsed

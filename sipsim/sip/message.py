@@ -169,14 +169,8 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value (for list headers such as Via: the first comma-separated element)."""
-        key = (_NAME_CACHE.get(name) or _name_key(name))[0]
-        try:
-            v = self._fields[self._keys.index(key)][1]
-        except ValueError:
-            return default
-        if "," in v and key in MULTI_VALUE:
-            return split_commas(v)[0]
-        return v
+        v = self._first((_NAME_CACHE.get(name) or _name_key(name))[0])
+        return default if v is None else v
 
     def _first(self, key: str) -> str | None:
         """``get`` by an already-normalised key (``"call-id"``, ``"via"``...)."""
