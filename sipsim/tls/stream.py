@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import errno
 import threading
 import time
 from typing import Callable
@@ -48,6 +49,9 @@ _CB_WRITE = SSL.SSL_CB_WRITE
 _CB_LOOP = SSL.SSL_CB_LOOP
 _SSL_ERROR_WANT_READ = _lib.SSL_ERROR_WANT_READ
 _NULL = _ffi.NULL
+_wait_readable = trio.lowlevel.wait_readable
+_wait_writable = trio.lowlevel.wait_writable
+_EBADF = errno.EBADF
 #: after the handshake, a TCP close without close_notify is the end of the stream (SSL_read returns
 #: 0, SSL_ERROR_ZERO_RETURN). Without it OpenSSL 3 treats it as a fatal error: SSLfatal(decode_error,
 #: "unexpected eof while reading") writes a fatal decode_error alert and leaves the connection in
@@ -179,6 +183,13 @@ def _verify_callback(ok, store_ctx):
     return stream._on_verify(ok, store_ctx)
 
 
+def _raise_stream_error(exc: OSError):
+    """What trio's SocketStream raises for a socket error (the same types and messages)."""
+    if exc.errno == _EBADF:
+        raise trio.ClosedResourceError("this socket was already closed") from None
+    raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
+
+
 def _clock_since(t0: float) -> Callable[[], float]:
     def clock() -> float:
         return (trio.current_time() - t0) * 1000.0
@@ -209,7 +220,7 @@ class TLSStream(trio.abc.Stream):
                  "_received_total", "_eof",
                  "_handshake_started", "_handshake_done", "_handshake_event", "_failure", "_hs_start",
                  "_verify_errors", "_chain_seen", "_peer_check_msg", "_peer_checked", "_callback_problem",
-                 "_alert_sent_code", "_alert_received_code", "_timed_out", "__weakref__")
+                 "_alert_sent_code", "_alert_received_code", "_timed_out", "_sock", "__weakref__")
 
     def __init__(
         self,
@@ -228,6 +239,11 @@ class TLSStream(trio.abc.Stream):
         server_name: str | None = None,
     ):
         self.transport_stream = transport_stream
+        # A trio SocketStream is driven through its socket directly (the same errors as trio's
+        # SocketStream, without its context managers and a scheduler pass per send and receive)
+        self._sock = None
+        if type(transport_stream) is trio.SocketStream:
+            self._sock = getattr(transport_stream.socket, "_sock", None)
         self.context = context
         self.server_side = server_side
         self.peer_check = peer_check
@@ -399,11 +415,52 @@ class TLSStream(trio.abc.Stream):
             self._conn._raise_ssl_error(ssl, result)
         return _ffi.buffer(buf, result)[:]
 
-    async def _transport_send(self, data: bytes) -> None:
+    async def _transport_send(self, data: bytes) -> bool:
+        """Send all of ``data``; True when the task waited (a scheduler pass)."""
         self._tx.on_wire(SENT, data)
         if self.wire_tap is not None:
             self.wire_tap(SENT, data, time.time())
-        await self.transport_stream.send_all(data)
+        if self._sock is None:
+            await self.transport_stream.send_all(data)
+            return True
+        return await self._sock_send_all(data)
+
+    async def _sock_send_all(self, data: bytes) -> bool:
+        """trio's SocketStream.send_all on the socket itself: one send() when the socket takes it all
+        (no checkpoint: the caller's operation has its own), a wait for writability otherwise."""
+        sock = self._sock
+        if self.transport_stream.socket.did_shutdown_SHUT_WR:
+            raise trio.ClosedResourceError("can't send data after sending EOF")
+        total = len(data)
+        sent = 0
+        view = None
+        waited = False
+        while True:
+            try:
+                sent += sock.send(data if view is None else view[sent:])
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                _raise_stream_error(exc)
+            if sent >= total:
+                return waited
+            if view is None:
+                view = memoryview(data)
+            waited = True
+            await _wait_writable(sock)
+
+    async def _sock_receive(self) -> bytes:
+        """trio's SocketStream.receive_some on the socket itself: recv() at once when bytes are
+        there, a wait for readability otherwise."""
+        sock = self._sock
+        while True:
+            try:
+                return sock.recv(RECEIVE_SIZE)
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                _raise_stream_error(exc)
+            await _wait_readable(sock)
 
     async def _retry(self, fn, *args, ignore_want_read: bool = False, is_read: bool = False):
         """Call OpenSSL until ``fn`` finishes: after each call send what it wrote (one send_all),
@@ -454,10 +511,12 @@ class TLSStream(trio.abc.Stream):
                 raise self._make_failure(error)
             if to_send:
                 lock = self._inner_send_lock
+                if lock.locked:
+                    yielded = True
                 await lock.acquire()
-                yielded = True
                 try:
-                    await self._transport_send(to_send)
+                    if await self._transport_send(to_send):
+                        yielded = True
                 except BaseException:
                     self._state = _State.BROKEN
                     raise
@@ -467,12 +526,24 @@ class TLSStream(trio.abc.Stream):
                 break
             if want_read:
                 lock = self._inner_recv_lock
+                if lock.locked:
+                    yielded = True
                 await lock.acquire()
-                yielded = True
                 try:
                     if recv_count == self._recv_count:
                         try:
-                            data = await self.transport_stream.receive_some(RECEIVE_SIZE)
+                            sock = self._sock
+                            if sock is not None:
+                                try:            # the bytes may be there already: no wait, no pass
+                                    data = sock.recv(RECEIVE_SIZE)
+                                except BlockingIOError:
+                                    yielded = True
+                                    data = await self._sock_receive()
+                                except OSError as exc:
+                                    _raise_stream_error(exc)
+                            else:
+                                yielded = True
+                                data = await self.transport_stream.receive_some(RECEIVE_SIZE)
                         except BaseException:
                             self._state = _State.BROKEN
                             raise
@@ -880,6 +951,9 @@ class TLSStream(trio.abc.Stream):
             self._tx.finish()
             await trio.aclose_forcefully(self.transport_stream)
             return
+        if self._sock is not None and not self._inner_send_lock.locked:
+            await self._aclose_socket()
+            return
         try:
             with trio.move_on_after(2.0):
                 try:
@@ -891,6 +965,45 @@ class TLSStream(trio.abc.Stream):
             self._tx.finish()
             self._sync_record()
             await trio.aclose_forcefully(self.transport_stream)
+
+    async def _aclose_socket(self) -> None:
+        """aclose() over a socket: one SSL_shutdown, its close_notify handed to the socket with one
+        send() (a wait, bounded by 2 s, only when the socket does not take it), the socket closed —
+        what the general path does, without its scheduler passes and cancel scopes."""
+        ssl = self._ssl
+        tx = self._tx
+        try:
+            tx.begin_call()
+            result = _lib.SSL_shutdown(ssl)
+            failed = False
+            if result < 0:
+                failed = _lib.SSL_get_error(ssl, result) != _SSL_ERROR_WANT_READ
+                _lib.ERR_clear_error()
+            self._after_call()
+            to_send = self._drain_outgoing()
+            if failed:      # (the general path sends nothing after a failed shutdown)
+                self._state = _State.BROKEN
+            elif to_send:
+                tx.on_wire(SENT, to_send)
+                if self.wire_tap is not None:
+                    self.wire_tap(SENT, to_send, time.time())
+                if not self.transport_stream.socket.did_shutdown_SHUT_WR:
+                    try:
+                        sent = self._sock.send(to_send)
+                    except BlockingIOError:
+                        sent = 0
+                    except OSError:         # the peer has gone: nothing more to send
+                        sent = len(to_send)
+                    if sent < len(to_send):
+                        with trio.move_on_after(2.0):
+                            try:
+                                await self._sock_send_all(to_send[sent:])
+                            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                                pass
+        finally:
+            self._state = _State.CLOSED
+            tx.finish()
+            self.transport_stream.socket.close()
 
     # ------------------------------------------------------------------ convenience
     @property
