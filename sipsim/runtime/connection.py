@@ -239,6 +239,14 @@ class SipConnection:
         self._end_queue()
         if self._scope is not None:
             self._scope.cancel()
+        stream = self.stream
+        bounded = getattr(stream, "aclose_bounded", None)  # TLSStream: a scope only if it must wait
+        if bounded is not None:
+            try:
+                await bounded(1.0)
+            except Exception:
+                pass
+            return
         with trio.move_on_after(1) as scope:
             scope.shield = True
             try:

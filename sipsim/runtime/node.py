@@ -177,10 +177,15 @@ class NodeRuntime:
 
     async def _accept_loop(self, listener: trio.SocketListener) -> None:
         port = listener.socket.getsockname()[1]
+        raw = getattr(listener.socket, "_sock", None)
+        if raw is None or not isinstance(listener, trio.SocketListener):
+            accept = listener.accept
+        else:
+            accept = _Acceptor(raw).accept  # every connection waiting, one wait per burst
         async with listener:
             while True:
                 try:
-                    stream = await listener.accept()
+                    stream = await accept()
                 except OSError as e:  # EMFILE and friends: wait, do not die
                     self._say("accept", logging.WARNING, "%s: accept failed on port %s: %s", self.node.name, port, e)
                     await trio.sleep(0.1)
@@ -249,12 +254,18 @@ class NodeRuntime:
         # the handshake, including the wait for a slot (max_handshakes), ends by handshake_timeout
         timeout = self.node.tls.handshake_timeout
         deadline = trio.current_time() + timeout
-        with trio.move_on_at(deadline) as waiting:
-            await self._handshake_slots.acquire()
-        late = not waiting.cancelled_caught and deadline - trio.current_time() < MIN_HANDSHAKE_S
+        slots = self._handshake_slots
+        if slots.value:  # a free slot: taken without a cancel scope (the handshake is the checkpoint)
+            slots.acquire_nowait()
+            timed_out = False
+        else:
+            with trio.move_on_at(deadline) as waiting:
+                await slots.acquire()
+            timed_out = waiting.cancelled_caught
+        late = not timed_out and deadline - trio.current_time() < MIN_HANDSHAKE_S
         if late:  # the slot came too late for a handshake to finish: the wait for a slot is the cause
-            self._handshake_slots.release()
-        if waiting.cancelled_caught or late:
+            slots.release()
+        if timed_out or late:
             self._say("max_handshakes", logging.WARNING,
                       "%s: connection from %s closed: %d TLS handshakes in progress (max_handshakes) for "
                       "%g s (handshake_timeout)", self.node.name, who, self.limits.max_handshakes, timeout)
@@ -633,6 +644,47 @@ class NodeRuntime:
             now = trio.current_time()
         self.endpoint.hang_up(call_id, now)
         self.pump(now)
+
+
+#: accept() errors that only concern the connection being accepted (trio's SocketListener list)
+_IGNORABLE_ACCEPT = {getattr(errno, n) for n in ("ECONNABORTED", "EPERM", "EPROTO") if hasattr(errno, n)}
+#: connections accepted in a row before the accept loop lets other tasks run
+_ACCEPT_BURST = 16
+
+
+class _Acceptor:
+    """trio's SocketListener.accept on the listening socket itself: the connections already waiting
+    are accepted without a wait or a scheduler pass each (one pass per ``_ACCEPT_BURST``); the same
+    streams (SocketStream) and errors."""
+
+    __slots__ = ("sock", "burst")
+
+    def __init__(self, sock) -> None:
+        self.sock = sock
+        self.burst = 0
+
+    async def accept(self) -> trio.SocketStream:
+        sock = self.sock
+        if self.burst >= _ACCEPT_BURST:
+            self.burst = 0
+            await trio.lowlevel.checkpoint()
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            try:
+                new, _ = sock.accept()
+            except BlockingIOError:
+                self.burst = 0
+                await trio.lowlevel.wait_readable(sock)
+                continue
+            except OSError as exc:
+                if exc.errno == errno.EBADF:
+                    raise trio.ClosedResourceError from None
+                if exc.errno in _IGNORABLE_ACCEPT:
+                    continue
+                raise
+            self.burst += 1
+            return trio.SocketStream(trio.socket.from_stdlib_socket(new))
 
 
 def _refused(error: BaseException) -> bool:

@@ -952,7 +952,7 @@ class TLSStream(trio.abc.Stream):
             await trio.aclose_forcefully(self.transport_stream)
             return
         if self._sock is not None and not self._inner_send_lock.locked:
-            await self._aclose_socket()
+            await self._aclose_socket(2.0)
             return
         try:
             with trio.move_on_after(2.0):
@@ -966,10 +966,21 @@ class TLSStream(trio.abc.Stream):
             self._sync_record()
             await trio.aclose_forcefully(self.transport_stream)
 
-    async def _aclose_socket(self) -> None:
+    async def aclose_bounded(self, limit: float) -> None:
+        """aclose() shielded from cancellation, its waits bounded by ``limit`` seconds in all (a
+        cancel scope only when the close must wait: SipConnection's close)."""
+        if (self._state is _State.OK and self._handshake_done and self._sock is not None
+                and not self._inner_send_lock.locked):
+            await self._aclose_socket(limit, shield=True)
+            return
+        with trio.move_on_after(limit) as scope:
+            scope.shield = True
+            await self.aclose()
+
+    async def _aclose_socket(self, limit: float, shield: bool = False) -> None:
         """aclose() over a socket: one SSL_shutdown, its close_notify handed to the socket with one
-        send() (a wait, bounded by 2 s, only when the socket does not take it), the socket closed —
-        what the general path does, without its scheduler passes and cancel scopes."""
+        send() (a wait, bounded by ``limit``, only when the socket does not take it), the socket
+        closed — what the general path does, without its scheduler passes and cancel scopes."""
         ssl = self._ssl
         tx = self._tx
         try:
@@ -995,7 +1006,8 @@ class TLSStream(trio.abc.Stream):
                     except OSError:         # the peer has gone: nothing more to send
                         sent = len(to_send)
                     if sent < len(to_send):
-                        with trio.move_on_after(2.0):
+                        with trio.move_on_after(limit) as scope:
+                            scope.shield = shield
                             try:
                                 await self._sock_send_all(to_send[sent:])
                             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
