@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import logging
 import math
+import socket as _stdlib_socket
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -381,7 +382,7 @@ class NodeRuntime:
         target = f"{peer.name} ({address}:{port})" if peer else f"{address}:{port}"
         try:
             with trio.fail_after(self.lab.connect_timeout):
-                tcp = await trio.open_tcp_stream(address, port, local_address=self.node.address)
+                tcp = await _open_tcp(address, port, self.node.address)
         except trio.TooSlowError:
             raise ConnectFailure("timeout", f"{self.node.name} could not open TCP to {target} within "
                                  f"{self.lab.connect_timeout:g} s: is the destination address right?") from None
@@ -644,6 +645,53 @@ class NodeRuntime:
             now = trio.current_time()
         self.endpoint.hang_up(call_id, now)
         self.pump(now)
+
+
+def _literal_family(address: str) -> int | None:
+    """AF_INET / AF_INET6 for a literal IP address, None for a name."""
+    try:
+        _stdlib_socket.inet_pton(_stdlib_socket.AF_INET, address)
+        return _stdlib_socket.AF_INET
+    except (OSError, TypeError):
+        pass
+    try:
+        _stdlib_socket.inet_pton(_stdlib_socket.AF_INET6, address)
+        return _stdlib_socket.AF_INET6
+    except (OSError, TypeError):
+        return None
+
+
+async def _open_tcp(address: str, port: int, local_address: str | None) -> trio.SocketStream:
+    """trio.open_tcp_stream for a literal IP address, without its resolver, nursery and attempt task
+    (one address: one attempt); the same socket options and the same errors (a failed connect is
+    ``OSError("all attempts to connect to H:P failed")`` from the connect's error). Names go through
+    trio.open_tcp_stream."""
+    family = _literal_family(address)
+    if family is None:
+        return await trio.open_tcp_stream(address, port, local_address=local_address)
+    sockaddr = (address, port) if family == _stdlib_socket.AF_INET else (address, port, 0, 0)
+    sock = trio.socket.socket(family, _stdlib_socket.SOCK_STREAM)
+    try:
+        try:
+            if local_address is not None:
+                try:
+                    sock.setsockopt(_stdlib_socket.IPPROTO_IP, _stdlib_socket.IP_BIND_ADDRESS_NO_PORT, 1)
+                except (OSError, AttributeError):
+                    pass
+                try:
+                    await sock.bind((local_address, 0))
+                except OSError:
+                    raise OSError(f"local_address={local_address!r} is incompatible "
+                                  f"with remote address {sockaddr!r}") from None
+            await sock.connect(sockaddr)
+        except OSError as exc:
+            host = f"[{address}]" if ":" in address else address
+            msg = f"all attempts to connect to {host}:{port} failed"
+            raise OSError(msg) from ExceptionGroup(msg, [exc])
+        return trio.SocketStream(sock)
+    except BaseException:
+        sock.close()
+        raise
 
 
 #: accept() errors that only concern the connection being accepted (trio's SocketListener list)

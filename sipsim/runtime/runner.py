@@ -27,7 +27,7 @@ from sipsim.runtime.context import LabContext, prepare_pki
 from sipsim.runtime.node import ConnectFailure, NodeRuntime
 from sipsim.runtime.observers import Observers
 from sipsim.runtime.pinger import Pinger
-from sipsim.runtime.waits import Waits
+from sipsim.runtime.waits import Flag, Waits
 
 log = logging.getLogger("sipsim.runner")
 LOG_CALLS = 2000  # calls whose SIP messages are collected at the end of the run (with the last BYE's answer)
@@ -383,8 +383,9 @@ class LabRunner:
             return await self._carry_call(rec, node_rt, conn, call_id, waiter, dest, spec, attempt_done)
         finally:
             if not self.reuse_connections:
-                await trio.sleep(0.01)  # let the BYE's answer arrive before closing
-                node_rt._nursery.start_soon(conn.aclose)
+                # let the BYE's answer arrive before closing (a timed wait without a cancel scope)
+                await self._waits.wait(Flag(), 0.01)
+                conn.abort()  # the connection's task closes it (close_notify) as it ends: no task here
             node_rt.waiters.pop(call_id, None)
             self._logs.append((rec, node_rt, call_id, t0))
             if len(self._logs) > LOG_CALLS:  # later calls of a long run: collected now, so the endpoint
