@@ -381,8 +381,12 @@ class NodeRuntime:
     async def _open(self, trunk: m.Trunk, address: str, port: int, peer: m.Node | None) -> SipConnection:
         target = f"{peer.name} ({address}:{port})" if peer else f"{address}:{port}"
         try:
-            with trio.fail_after(self.lab.connect_timeout):
+            # a bare CancelScope: trio.fail_after is a generator context manager
+            scope = trio.CancelScope(deadline=trio.current_time() + self.lab.connect_timeout)
+            with scope:
                 tcp = await _open_tcp(address, port, self.node.address)
+            if scope.cancelled_caught:
+                raise trio.TooSlowError
         except trio.TooSlowError:
             raise ConnectFailure("timeout", f"{self.node.name} could not open TCP to {target} within "
                                  f"{self.lab.connect_timeout:g} s: is the destination address right?") from None

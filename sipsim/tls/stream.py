@@ -404,6 +404,16 @@ class TLSStream(trio.abc.Stream):
             self._conn._raise_ssl_error(ssl, result)
         return None
 
+    def _ssl_send(self, data: bytes) -> int:
+        """pyOpenSSL's Connection.send without its wrapper (bytes, at most WRITE_CHUNK)."""
+        ssl = self._ssl
+        result = _lib.SSL_write(ssl, data, len(data))
+        if result <= 0:
+            if _lib.SSL_get_error(ssl, result) == _SSL_ERROR_WANT_READ:
+                return _WANT_READ
+            self._conn._raise_ssl_error(ssl, result)
+        return result
+
     def _ssl_recv(self, max_bytes: int) -> bytes:
         ssl = self._ssl
         n = max_bytes if max_bytes < RECEIVE_SIZE else RECEIVE_SIZE
@@ -555,7 +565,10 @@ class TLSStream(trio.abc.Stream):
                             if self.wire_tap is not None:
                                 self.wire_tap(RECEIVED, data, time.time())
                             tx.on_wire(RECEIVED, data)
-                            self._conn.bio_write(data)
+                            into = self._conn._into_ssl      # pyOpenSSL's bio_write, unwrapped
+                            written = _lib.BIO_write(into, data, len(data))
+                            if written <= 0:
+                                self._conn._handle_bio_errors(into, written)
                             self._received_total += len(data)
                         self._recv_count += 1
                 finally:
@@ -918,7 +931,7 @@ class TLSStream(trio.abc.Stream):
             view = bytes(data)
             while view:
                 chunk = view[:WRITE_CHUNK]
-                n = await self._retry(self._conn.send, chunk)
+                n = await self._retry(self._ssl_send, chunk)
                 view = view[n:]
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
