@@ -385,7 +385,9 @@ class LabRunner:
             if not self.reuse_connections:
                 # let the BYE's answer arrive before closing (a timed wait without a cancel scope)
                 await self._waits.wait(Flag(), 0.01)
-                conn.abort()  # the connection's task closes it (close_notify) as it ends: no task here
+                # close here, not in a task of its own: a TLS close hands close_notify to the socket
+                # without waiting (a shielded wait of at most 1 s only if the socket does not take it)
+                await conn.aclose()
             node_rt.waiters.pop(call_id, None)
             self._logs.append((rec, node_rt, call_id, t0))
             if len(self._logs) > LOG_CALLS:  # later calls of a long run: collected now, so the endpoint

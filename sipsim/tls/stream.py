@@ -183,6 +183,27 @@ def _verify_callback(ok, store_ctx):
     return stream._on_verify(ok, store_ctx)
 
 
+_CA_NAME_TEXT: dict[bytes, str] = {}
+
+
+def _ca_name_text(name) -> str:
+    """RFC 4514 text of an ``X509_NAME *`` (as pyOpenSSL's get_client_ca_list + cryptography)."""
+    pp = _ffi.new("unsigned char **")
+    n = _lib.i2d_X509_NAME(name, pp)
+    if n < 0:
+        raise ValueError("i2d_X509_NAME failed")
+    der = _ffi.buffer(pp[0], n)[:]
+    _lib.OPENSSL_free(pp[0])
+    text = _CA_NAME_TEXT.get(der)
+    if text is None:
+        from cryptography import x509
+
+        text = x509.Name.from_bytes(der).rfc4514_string()
+        if len(_CA_NAME_TEXT) < 1024:
+            _CA_NAME_TEXT[der] = text
+    return text
+
+
 def _raise_stream_error(exc: OSError):
     """What trio's SocketStream raises for a socket error (the same types and messages)."""
     if exc.errno == _EBADF:
@@ -685,8 +706,16 @@ class TLSStream(trio.abc.Stream):
         return out
 
     def _received_ca_names(self) -> list[str]:
+        """The CA names the server asked for (RFC 4514), each name's text memoised by its DER (a
+        client meets the same few lists again and again)."""
         try:
-            return [n.rfc4514_string() for n in self._conn.get_client_ca_list(as_cryptography=True)]
+            ca_names = _lib.SSL_get_client_CA_list(self._ssl)
+            if ca_names == _NULL:
+                return []
+            out = []
+            for i in range(_lib.sk_X509_NAME_num(ca_names)):
+                out.append(_ca_name_text(_lib.sk_X509_NAME_value(ca_names, i)))
+            return out
         except Exception:
             return []
 
