@@ -991,6 +991,10 @@ class TLSStream(trio.abc.Stream):
         if self._state is _State.BROKEN or not self._handshake_done:
             self._state = _State.CLOSED
             self._tx.finish()
+            if self._sock is not None:
+                # (e.g. a reader that saw the socket closed under it: closing it is all there is to do)
+                self.transport_stream.socket.close()
+                return
             await trio.aclose_forcefully(self.transport_stream)
             return
         if self._sock is not None and not self._inner_send_lock.locked:
@@ -1011,6 +1015,8 @@ class TLSStream(trio.abc.Stream):
     async def aclose_bounded(self, limit: float) -> None:
         """aclose() shielded from cancellation, its waits bounded by ``limit`` seconds in all (a
         cancel scope only when the close must wait: SipConnection's close)."""
+        if self._state is _State.CLOSED:     # closed already (a second close): nothing to do
+            return
         if (self._state is _State.OK and self._handshake_done and self._sock is not None
                 and not self._inner_send_lock.locked):
             await self._aclose_socket(limit, shield=True)
