@@ -66,7 +66,7 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise UserError(f"{what} {path} does not exist") from None
+        raise UserError(f"{what} {path} does not exist: check the path (or generate the lab PKI)") from None
     except IsADirectoryError:
         raise UserError(f"{what} {path} is a directory, not a file") from None
     except OSError as e:
@@ -191,7 +191,7 @@ def parse_certificates(data: bytes, source: str) -> list[x509.Certificate]:
         try:
             return x509.load_pem_x509_certificates(norm)
         except ValueError as e:
-            raise UserError(f"{source}: damaged PEM certificate: {_first_line(e)}") from None
+            raise UserError(f"{source} holds no readable certificate: damaged PEM ({_first_line(e)})") from None
     try:
         return [x509.load_der_x509_certificate(data)]
     except ValueError:
@@ -201,10 +201,11 @@ def parse_certificates(data: bytes, source: str) -> list[x509.Certificate]:
                     + ": for PKCS#7 (.p7b) or PKCS#12 (.pfx/.p12) files use `sipsim certs import`")
 
 
-def load_certificates(path) -> list[x509.Certificate]:
-    """All certificates in a PEM file (possibly several) or a DER file. UserError naming the file."""
+def load_certificates(path, what: str = "certificate file") -> list[x509.Certificate]:
+    """All certificates in a PEM file (possibly several) or a DER file. UserError naming the file
+    as ``what`` ("certificate file", "trust file", "chain file")."""
     path = Path(path)
-    return parse_certificates(_read(path, "certificate file"), str(path))
+    return parse_certificates(_read(path, what), f"{what} {path}")
 
 
 def load_certificate(path) -> x509.Certificate:

@@ -12,6 +12,7 @@ from OpenSSL import SSL, crypto
 from OpenSSL._util import ffi as _ffi, lib as _lib
 
 from sipsim.errors import UserError
+from sipsim.pki.files import load_certificates
 
 from .certinfo import CertInfo
 from .config import TLSConfig
@@ -36,29 +37,6 @@ class ContextInfo:
     ca_names: list[str] = field(default_factory=list)        # CertificateRequest CA list
     trust: list[CertInfo] = field(default_factory=list)
     cipher_string: str = ""
-
-
-def load_certificates(path: Path, what: str = "certificate file") -> list[x509.Certificate]:
-    """All certificates in a PEM file (several allowed) or one DER certificate."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{what} {path} does not exist: check the path (or generate the lab PKI)") from None
-    except OSError as exc:
-        raise UserError(f"{what} {path} cannot be read ({exc.strerror}): fix its permissions") from None
-    try:
-        if b"-----BEGIN" in data:
-            certs = x509.load_pem_x509_certificates(data)
-        else:
-            certs = [x509.load_der_x509_certificate(data)]
-    except ValueError:
-        raise UserError(
-            f"{what} {path} holds no readable certificate: it must be PEM (-----BEGIN CERTIFICATE-----) or DER"
-        ) from None
-    if not certs:
-        raise UserError(f"{what} {path} holds no certificate: put the PEM certificate(s) in it")
-    return certs
 
 
 #: parsed private keys by (path, mtime_ns, size): a node's server and client contexts (and every
