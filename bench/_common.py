@@ -5,6 +5,8 @@ timeouts; each prints ONE line (median of the runs, min, max) and writes out/ben
 
 from __future__ import annotations
 
+import argparse
+
 import json
 import os
 import resource
@@ -177,3 +179,23 @@ def call_run(certs: Path, count: int, concurrency: int, extra: list[str], timeou
                 "tls_connections": len(data.get("connections", []))}
     finally:
         stop(server)
+
+
+def call_rate_runs(doc: str, count: int, concurrency: int, extra: list[str]) -> tuple[argparse.Namespace, dict]:
+    """The call-rate benchmarks' shared part: flags (--count, --concurrency, --runs), `--runs` runs of
+    `sipsim call … extra` into a fresh `sipsim serve`, and their figures: calls/s, the server's answered
+    calls per CPU-second (whoever the caller is), and whether every run had 0 failures."""
+    ap = argparse.ArgumentParser(description=doc)
+    ap.add_argument("--count", type=int, default=count)
+    ap.add_argument("--concurrency", type=int, default=concurrency)
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    hard_timeout(240)
+    certs = seed_certs()
+    runs = [call_run(certs, a.count, a.concurrency, extra, timeout=70) for _ in range(a.runs)]
+    ok = [r for r in runs if r["failed"] == 0 and r["answered"] == a.count]
+    capacity = summarise([r["calls_per_server_cpu_s"] for r in runs if r.get("calls_per_server_cpu_s")] or [0])
+    failures = "0 failures" if len(ok) == len(runs) else "FAILURES: " + str([r["failed"] for r in runs])
+    return a, {"count": a.count, "concurrency": a.concurrency, "summary": summarise([r["calls_per_s"] for r in runs]),
+               "runs": runs, "all_runs_zero_failures": len(ok) == len(runs), "server_calls_per_cpu_s": capacity,
+               "failures": failures}

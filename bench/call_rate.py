@@ -5,7 +5,6 @@ Also a sipp-over-TCP comparison line when sipsim has a Non Secure (TCP) mode and
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import sys
@@ -15,8 +14,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c  # noqa: E402
 
-
-one_run = c.call_run
 
 
 def sipp_tcp_line(count: int, concurrency: int) -> tuple[str, dict]:
@@ -65,28 +62,13 @@ def sipp_tcp_line(count: int, concurrency: int) -> tuple[str, dict]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--count", type=int, default=3000)
-    ap.add_argument("--concurrency", type=int, default=100)
-    ap.add_argument("--runs", type=int, default=3)
-    a = ap.parse_args()
-    c.hard_timeout(240)
-    certs = c.seed_certs()
-    runs = []
-    for _ in range(a.runs):
-        runs.append(one_run(certs, a.count, a.concurrency, [], timeout=70))
-    ok = [r for r in runs if r["failed"] == 0 and r["answered"] == a.count]
-    rates = [r["calls_per_s"] for r in runs]
-    s = c.summarise(rates)
-    # The server's capacity whoever the caller is: answered calls per second of the server's CPU.
-    capacity = c.summarise([r["calls_per_server_cpu_s"] for r in runs if r.get("calls_per_server_cpu_s")] or [0])
+    a, data = c.call_rate_runs(__doc__, 3000, 100, [])
     sipp, sipp_data = sipp_tcp_line(a.count, a.concurrency)
-    c.write("call_rate", {"metric": "calls/s, one persistent mutual-TLS connection", "target": 3000,
-                          "count": a.count, "concurrency": a.concurrency, "summary": s, "runs": runs,
-                          "all_runs_zero_failures": len(ok) == len(runs), "server_calls_per_cpu_s": capacity, "sipp": sipp, "sipp_tcp": sipp_data})
-    print(f"call_rate: {c.fmt(s, 'calls/s')} — {a.count} calls, concurrency {a.concurrency}, one TLS connection, "
-          f"{'0 failures' if len(ok) == len(runs) else 'FAILURES: ' + str([r['failed'] for r in runs])}; "
-          f"target ≥ 3000 | server: {c.fmt(capacity, 'calls per server CPU-s')} | {sipp}")
+    c.write("call_rate", {"metric": "calls/s, one persistent mutual-TLS connection", "target": 3000, **data,
+                          "sipp": sipp, "sipp_tcp": sipp_data})
+    print(f"call_rate: {c.fmt(data['summary'], 'calls/s')} — {a.count} calls, concurrency {a.concurrency}, one TLS "
+          f"connection, {data['failures']}; target ≥ 3000 | server: "
+          f"{c.fmt(data['server_calls_per_cpu_s'], 'calls per server CPU-s')} | {sipp}")
     return 0
 
 
