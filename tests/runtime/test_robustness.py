@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import socket
 import struct
+from contextlib import asynccontextmanager
 
 import pytest
 import trio
@@ -75,6 +76,19 @@ async def start(nursery, path, certs_base, port_offset) -> Lab:
     return Lab(runner, port_offset)
 
 
+@asynccontextmanager
+async def hostile_lab(path, certs_base, port_offset, logs, *, timeout: float):
+    """The target and the caller nodes running; after the body: a real call still succeeds through the
+    target and no traceback was logged (what every hostile input must leave behind)."""
+    with trio.fail_after(timeout):
+        async with trio.open_nursery() as nursery:
+            lab = await start(nursery, path, certs_base, port_offset)
+            yield lab
+            await lab.call_succeeds()
+            no_traceback(logs)
+            nursery.cancel_scope.cancel()
+
+
 async def read_until_closed(stream, limit: float = 5.0) -> bytes:
     """Everything the node sends until it closes the connection."""
     got = b""
@@ -131,52 +145,37 @@ def logs(caplog):
 # --------------------------------------------------------------------------------------------- TLS port
 
 async def test_garbage_bytes_on_the_tls_port(certs_base, port_offset, logs):
-    with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            lab = await start(nursery, SEED, certs_base, port_offset)
-            s = await lab.hostile_tcp()
-            await s.send_all(bytes(range(256)) * 8)
-            await read_until_closed(s)
-            lines = node_lines(logs, "TLS handshake from", HOSTILE, "failed")
-            assert len(lines) == 1, lines
-            await lab.call_succeeds()
-            no_traceback(logs)
-            nursery.cancel_scope.cancel()
+    async with hostile_lab(SEED, certs_base, port_offset, logs, timeout=20) as lab:
+        s = await lab.hostile_tcp()
+        await s.send_all(bytes(range(256)) * 8)
+        await read_until_closed(s)
+        lines = node_lines(logs, "TLS handshake from", HOSTILE, "failed")
+        assert len(lines) == 1, lines
 
 
 async def test_plaintext_sip_on_the_tls_port(certs_base, port_offset, logs):
-    with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            lab = await start(nursery, SEED, certs_base, port_offset)
-            s = await lab.hostile_tcp()
-            await s.send_all(request())
-            answer = await read_until_closed(s)
-            assert b"SIP/2.0" not in answer  # no SIP answer over a port that speaks TLS
-            lines = node_lines(logs, "TLS handshake from", HOSTILE)
-            assert len(lines) == 1, lines
-            await lab.call_succeeds()
-            no_traceback(logs)
-            nursery.cancel_scope.cancel()
+    async with hostile_lab(SEED, certs_base, port_offset, logs, timeout=20) as lab:
+        s = await lab.hostile_tcp()
+        await s.send_all(request())
+        answer = await read_until_closed(s)
+        assert b"SIP/2.0" not in answer  # no SIP answer over a port that speaks TLS
+        lines = node_lines(logs, "TLS handshake from", HOSTILE)
+        assert len(lines) == 1, lines
 
 
 @pytest.mark.parametrize("what", ["partial ClientHello", "nothing"])
 async def test_a_stalled_handshake_is_cut_at_handshake_timeout(tmp_path, certs_base, port_offset, logs, what):
     path = variant(tmp_path, tls="handshake_timeout = 0.5")
-    with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            lab = await start(nursery, path, certs_base, port_offset)
-            s = await lab.hostile_tcp()
-            if what != "nothing":  # a TLS record header announcing 512 bytes, then 5 of them
-                await s.send_all(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03")
-            t0 = trio.current_time()
-            await read_until_closed(s)
-            waited = trio.current_time() - t0
-            assert 0.4 <= waited < 2.0, waited
-            lines = node_lines(logs, "TLS handshake from", HOSTILE, "timeout")
-            assert len(lines) == 1, [r.getMessage() for r in logs.records]
-            await lab.call_succeeds()
-            no_traceback(logs)
-            nursery.cancel_scope.cancel()
+    async with hostile_lab(path, certs_base, port_offset, logs, timeout=20) as lab:
+        s = await lab.hostile_tcp()
+        if what != "nothing":  # a TLS record header announcing 512 bytes, then 5 of them
+            await s.send_all(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03")
+        t0 = trio.current_time()
+        await read_until_closed(s)
+        waited = trio.current_time() - t0
+        assert 0.4 <= waited < 2.0, waited
+        lines = node_lines(logs, "TLS handshake from", HOSTILE, "timeout")
+        assert len(lines) == 1, [r.getMessage() for r in logs.records]
 
 
 async def test_500_connections_that_never_finish_their_handshake(tmp_path, certs_base, port_offset, logs):
@@ -220,120 +219,90 @@ async def test_500_connections_that_never_finish_their_handshake(tmp_path, certs
 
 async def test_max_connections_closes_new_connections_at_once(tmp_path, certs_base, port_offset, logs):
     path = variant(tmp_path, limits="max_connections = 20")
-    with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            lab = await start(nursery, path, certs_base, port_offset)
-            idle = [await lab.hostile_tcp() for _ in range(20)]
-            await trio.sleep(0.1)
-            assert lab.node.open_inbound == 20
-            extra = await lab.hostile_tcp()
-            with trio.fail_after(1):  # closed at once, not after handshake_timeout
-                assert await read_until_closed(extra) == b""
-            lines = node_lines(logs, "closed at once", "max_connections is 20")
-            assert len(lines) == 1, lines
-            for s in idle:
-                await s.aclose()
-            await extra.aclose()
-            with trio.fail_after(2):
-                while lab.node.open_inbound:
-                    await trio.sleep(0.01)
-            await lab.call_succeeds()
-            no_traceback(logs)
-            nursery.cancel_scope.cancel()
+    async with hostile_lab(path, certs_base, port_offset, logs, timeout=20) as lab:
+        idle = [await lab.hostile_tcp() for _ in range(20)]
+        await trio.sleep(0.1)
+        assert lab.node.open_inbound == 20
+        extra = await lab.hostile_tcp()
+        with trio.fail_after(1):  # closed at once, not after handshake_timeout
+            assert await read_until_closed(extra) == b""
+        lines = node_lines(logs, "closed at once", "max_connections is 20")
+        assert len(lines) == 1, lines
+        for s in idle:
+            await s.aclose()
+        await extra.aclose()
+        with trio.fail_after(2):
+            while lab.node.open_inbound:
+                await trio.sleep(0.01)
 
 
 # --------------------------------------------------------------------------------------- SIP inside TLS
 
 async def test_malformed_sip_inside_tls_gets_400_on_the_wire(certs_base, port_offset, logs):
-    with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            lab = await start(nursery, SEED, certs_base, port_offset)
-            tls = await lab.trusted_tls()
-            await tls.send_all(request(cseq="not-a-number OPTIONS"))
-            answer = await read_until(tls, b"\r\n\r\n")
-            assert answer.startswith(b"SIP/2.0 400 "), answer[:200]
-            assert b"Call-ID: hostile-1@127.0.0.11" in answer
-            # the connection still works: a good OPTIONS on it is answered 200
-            await tls.send_all(request(n=2))
-            answer = await read_until(tls, b"hostile-2")
-            assert b"SIP/2.0 200 OK" in answer
-            lines = node_lines(logs, "bad SIP from", "400 sent")
-            assert len(lines) == 1, lines
-            await tls.aclose()
-            await lab.call_succeeds()
-            no_traceback(logs)
-            nursery.cancel_scope.cancel()
+    async with hostile_lab(SEED, certs_base, port_offset, logs, timeout=20) as lab:
+        tls = await lab.trusted_tls()
+        await tls.send_all(request(cseq="not-a-number OPTIONS"))
+        answer = await read_until(tls, b"\r\n\r\n")
+        assert answer.startswith(b"SIP/2.0 400 "), answer[:200]
+        assert b"Call-ID: hostile-1@127.0.0.11" in answer
+        # the connection still works: a good OPTIONS on it is answered 200
+        await tls.send_all(request(n=2))
+        answer = await read_until(tls, b"hostile-2")
+        assert b"SIP/2.0 200 OK" in answer
+        lines = node_lines(logs, "bad SIP from", "400 sent")
+        assert len(lines) == 1, lines
+        await tls.aclose()
 
 
 async def test_a_message_over_the_size_limit_gets_413_then_close(tmp_path, certs_base, port_offset, logs):
     path = variant(tmp_path, limits="max_message_bytes = 4096")
-    with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            lab = await start(nursery, path, certs_base, port_offset)
-            tls = await lab.trusted_tls()
-            await tls.send_all(request("INVITE", body=b"v=0\r\n" * 2000, extra="Content-Type: application/sdp\r\n"))
-            answer = await read_until_closed(tls)
-            assert answer.startswith(b"SIP/2.0 413 "), answer[:200]
-            lines = node_lines(logs, "bad SIP from", "message_too_large", "closing the connection")
-            assert len(lines) == 1, lines
-            await lab.call_succeeds()
-            no_traceback(logs)
-            nursery.cancel_scope.cancel()
+    async with hostile_lab(path, certs_base, port_offset, logs, timeout=20) as lab:
+        tls = await lab.trusted_tls()
+        await tls.send_all(request("INVITE", body=b"v=0\r\n" * 2000, extra="Content-Type: application/sdp\r\n"))
+        answer = await read_until_closed(tls)
+        assert answer.startswith(b"SIP/2.0 413 "), answer[:200]
+        lines = node_lines(logs, "bad SIP from", "message_too_large", "closing the connection")
+        assert len(lines) == 1, lines
 
 
 async def test_missing_content_length_gets_400_then_close(certs_base, port_offset, logs):
-    with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            lab = await start(nursery, SEED, certs_base, port_offset)
-            tls = await lab.trusted_tls()
-            await tls.send_all(request(content_length=-1))
-            answer = await read_until_closed(tls)
-            assert answer.startswith(b"SIP/2.0 400 "), answer[:200]
-            assert len(node_lines(logs, "bad SIP from", "Content-Length")) == 1
-            await lab.call_succeeds()
-            no_traceback(logs)
-            nursery.cancel_scope.cancel()
+    async with hostile_lab(SEED, certs_base, port_offset, logs, timeout=20) as lab:
+        tls = await lab.trusted_tls()
+        await tls.send_all(request(content_length=-1))
+        answer = await read_until_closed(tls)
+        assert answer.startswith(b"SIP/2.0 400 "), answer[:200]
+        assert len(node_lines(logs, "bad SIP from", "Content-Length")) == 1
 
 
 async def test_wrong_content_length_does_not_take_the_node_down(certs_base, port_offset, logs):
-    with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            lab = await start(nursery, SEED, certs_base, port_offset)
-            tls = await lab.trusted_tls()
-            # says 5 bytes, sends 40: the rest is read as the next message, which is not SIP
-            await tls.send_all(request(body=b"0123456789" * 4, content_length=5) + b"\r\n\r\n")
-            answer = await read_until(tls, b"SIP/2.0 400", limit=3)
-            assert b"SIP/2.0 200 OK" in answer or b"SIP/2.0 400" in answer
-            assert node_lines(logs, "bad SIP from")
-            # says 5000 bytes and sends 10: the node waits for the rest, nothing else happens
-            tls2 = await lab.trusted_tls()
-            await tls2.send_all(request(n=3, body=b"0123456789", content_length=5000))
-            with trio.move_on_after(0.3):
-                assert await tls2.receive_some(65536) == b""
-            await tls.aclose()
-            await tls2.aclose()
-            await lab.call_succeeds()
-            no_traceback(logs)
-            nursery.cancel_scope.cancel()
+    async with hostile_lab(SEED, certs_base, port_offset, logs, timeout=20) as lab:
+        tls = await lab.trusted_tls()
+        # says 5 bytes, sends 40: the rest is read as the next message, which is not SIP
+        await tls.send_all(request(body=b"0123456789" * 4, content_length=5) + b"\r\n\r\n")
+        answer = await read_until(tls, b"SIP/2.0 400", limit=3)
+        assert b"SIP/2.0 200 OK" in answer or b"SIP/2.0 400" in answer
+        assert node_lines(logs, "bad SIP from")
+        # says 5000 bytes and sends 10: the node waits for the rest, nothing else happens
+        tls2 = await lab.trusted_tls()
+        await tls2.send_all(request(n=3, body=b"0123456789", content_length=5000))
+        with trio.move_on_after(0.3):
+            assert await tls2.receive_some(65536) == b""
+        await tls.aclose()
+        await tls2.aclose()
 
 
 async def test_a_peer_that_resets_mid_message(certs_base, port_offset, logs):
-    with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            lab = await start(nursery, SEED, certs_base, port_offset)
-            tls = await lab.trusted_tls()
-            await tls.send_all(request("INVITE", body=b"v=0\r\n" * 50)[:300])  # half an INVITE
-            await trio.sleep(0.1)
-            sock = tls.transport_stream.socket
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            sock.close()  # RST
-            with trio.fail_after(2):
-                while not node_lines(logs, "reset by the peer"):
-                    await trio.sleep(0.02)
-            assert len(node_lines(logs, "reset by the peer")) == 1
-            await lab.call_succeeds()
-            no_traceback(logs)
-            nursery.cancel_scope.cancel()
+    async with hostile_lab(SEED, certs_base, port_offset, logs, timeout=20) as lab:
+        tls = await lab.trusted_tls()
+        await tls.send_all(request("INVITE", body=b"v=0\r\n" * 50)[:300])  # half an INVITE
+        await trio.sleep(0.1)
+        sock = tls.transport_stream.socket
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # RST
+        with trio.fail_after(2):
+            while not node_lines(logs, "reset by the peer"):
+                await trio.sleep(0.02)
+        assert len(node_lines(logs, "reset by the peer")) == 1
 
 
 async def test_a_burst_of_10000_options_is_answered_with_bounded_memory(certs_base, port_offset, logs):
