@@ -19,6 +19,7 @@ class ConnectionRecord:
     peer_name: str | None = None
     version: str | None = None                 # "TLSv1.0", "TLSv1.2", "TLSv1.3"
     cipher: str | None = None                  # OpenSSL name: "AES128-SHA", "TLS_AES_256_GCM_SHA384"
+    group: str | None = None                   # key exchange group: "x25519", "secp256r1", "X25519MLKEM768"
     peer_chain: list[CertInfo] = field(default_factory=list)   # leaf first, as the peer sent it
     local_chain: list[CertInfo] = field(default_factory=list)  # what we present, leaf first
     alert_sent: str | None = None              # first alert other than close_notify: "unknown_ca"
@@ -93,6 +94,7 @@ class ConnectionRecord:
             "peer_name": self.peer_name,
             "version": self.version,
             "cipher": self.cipher,
+            "group": self.group,
             "peer_chain": [c.to_dict() for c in self.peer_chain],
             "local_chain": [c.to_dict() for c in self.local_chain],
             "transcript": [f.to_dict() for f in self.transcript],

@@ -57,6 +57,7 @@ _EBADF = errno.EBADF
 #: "unexpected eof while reading") writes a fatal decode_error alert and leaves the connection in
 #: its error state, which SSL_in_init() reports as "in the handshake" (so SSL_shutdown fails).
 _OP_IGNORE_UNEXPECTED_EOF = getattr(_lib, "SSL_OP_IGNORE_UNEXPECTED_EOF", 0)
+_HAS_GROUP_NAME = bool(getattr(_lib, "Cryptography_HAS_SSL_GET0_GROUP_NAME", 0))
 #: OpenSSL's state strings are static: decoded once per process, keyed by their address
 _STATE_STRINGS: dict = {}
 #: one read buffer per thread for every connection (a trio run is one thread and the bytes are
@@ -224,6 +225,14 @@ def _state_string(ptr) -> str:
         if len(_STATE_STRINGS) < 4096:
             _STATE_STRINGS[ptr] = text
     return text
+
+
+def _group_name(ssl) -> str | None:
+    """The negotiated key exchange group (None: RSA key transport, as AES128-SHA, or unknown)."""
+    if not _HAS_GROUP_NAME:
+        return None
+    name = _lib.SSL_get0_group_name(ssl)
+    return _ffi.string(name).decode("ascii", "replace") if name != _NULL else None
 
 
 def _addr(addr) -> str:
@@ -668,6 +677,7 @@ class TLSStream(trio.abc.Stream):
         name = self._conn.get_protocol_version_name()
         r.version = "TLSv1.0" if name == "TLSv1" else name
         r.cipher = self._conn.get_cipher_name()
+        r.group = _group_name(self._ssl)
         r.peer_chain = self._peer_chain()
         if self._info is not None and self._info.ecdsa_chain:
             # Two identities (CallManager + CallManager-ECDSA): record the one OpenSSL presented.
