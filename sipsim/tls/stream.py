@@ -57,6 +57,8 @@ _EBADF = errno.EBADF
 #: "unexpected eof while reading") writes a fatal decode_error alert and leaves the connection in
 #: its error state, which SSL_in_init() reports as "in the handshake" (so SSL_shutdown fails).
 _OP_IGNORE_UNEXPECTED_EOF = getattr(_lib, "SSL_OP_IGNORE_UNEXPECTED_EOF", 0)
+#: OpenSSL's state while a client processes a NewSessionTicket
+_READ_TICKET_STATE = "SSLv3/TLS read server session ticket"
 _HAS_GROUP_NAME = bool(getattr(_lib, "Cryptography_HAS_SSL_GET0_GROUP_NAME", 0))
 #: OpenSSL's state strings are static: decoded once per process, keyed by their address
 _STATE_STRINGS: dict = {}
@@ -250,7 +252,8 @@ class TLSStream(trio.abc.Stream):
                  "_received_total", "_eof",
                  "_handshake_started", "_handshake_done", "_handshake_event", "_failure", "_hs_start",
                  "_verify_errors", "_chain_seen", "_peer_check_msg", "_peer_checked", "_callback_problem",
-                 "_alert_sent_code", "_alert_received_code", "_timed_out", "_sock", "__weakref__")
+                 "_alert_sent_code", "_alert_received_code", "_timed_out", "_sock", "_tickets_received",
+                 "__weakref__")
 
     def __init__(
         self,
@@ -340,12 +343,16 @@ class TLSStream(trio.abc.Stream):
         self._alert_sent_code: int | None = None
         self._alert_received_code: int | None = None
         self._timed_out = False
+        self._tickets_received = 0    # TLS 1.3 NewSessionTickets processed (the server's verdict)
 
     # ------------------------------------------------------------------ OpenSSL callbacks
     def _on_info(self, ssl, where: int, ret: int) -> None:
         try:
             if where & _CB_LOOP:
-                self._tx.on_state(_state_string(_lib.SSL_state_string_long(ssl)))
+                state = _state_string(_lib.SSL_state_string_long(ssl))
+                self._tx.on_state(state)
+                if state == _READ_TICKET_STATE and self._handshake_done:
+                    self._tickets_received += 1
             elif where & _CB_ALERT:
                 level, desc = (ret >> 8) & 0xFF, ret & 0xFF
                 direction = SENT if where & _CB_WRITE else RECEIVED
@@ -983,6 +990,32 @@ class TLSStream(trio.abc.Stream):
                 raise ValueError("max_bytes must be >= 1")
             data = await self._retry(self._ssl_recv, max_bytes, is_read=True)
             return data or b""
+
+    async def wait_peer_verdict(self) -> bool:
+        """TLS 1.3, client side: wait for the server's verdict on our certificate, which it gives
+        only after our Finished — its NewSessionTickets (accepted) or an alert (raised as the
+        `TLSFailure` it means, as `receive_some` would). Application data that arrives first also
+        means accepted and stays buffered for `receive_some`. Returns True once accepted, False at
+        end of stream; at once (True) when the handshake already was the verdict (TLS ≤ 1.2, or
+        the server side). Bound it with a timeout: a server that sends no ticket says nothing."""
+        with self._recv_conflict:
+            self._check_status()
+            await self._ensure_handshake()
+            if self.server_side or self.record.version != "TLSv1.3":
+                await trio.lowlevel.checkpoint()
+                return True
+            return bool(await self._retry(self._ssl_peek_verdict, is_read=True))
+
+    def _ssl_peek_verdict(self):
+        if self._tickets_received:
+            return True
+        ssl = self._ssl
+        result = _lib.SSL_peek(ssl, _read_buffer(), 1)
+        if result > 0 or self._tickets_received:
+            return True
+        if _lib.SSL_get_error(ssl, result) == _SSL_ERROR_WANT_READ:
+            return _WANT_READ
+        self._conn._raise_ssl_error(ssl, result)
 
     async def wait_send_all_might_not_block(self) -> None:
         with self._send_conflict:
