@@ -143,6 +143,8 @@ class Endpoint:
     def __init__(self, config: EndpointConfig | None = None):
         self.config = config or EndpointConfig()
         self.calls: dict[str, Call] = {}
+        #: connection → its calls not yet ended (connection_lost visits those, not every call kept)
+        self._live: dict[Hashable, dict[str, Call]] = {}
         self._actions: list[Any] = []
         self._readers: dict[Hashable, MessageReader] = {}
         #: per-connection transport and port when they differ from the config's (a node with TLS and TCP trunks)
@@ -230,8 +232,9 @@ class Endpoint:
             self._txn_event(txn, "transport_error")
         for txn in [t for t in self._server.values() if t.conn == conn]:
             self._txn_event(txn, "transport_error")
-        for call in list(self.calls.values()):
-            if call.conn == conn and not call.ended:
+        live = self._live.pop(conn, None)     # its calls not yet ended, in the order they began
+        for call in list(live.values()) if live else ():
+            if not call.ended:
                 if call.role == "uac" and call.state in ("calling", "early"):
                     self._fail(call, 503, "connection_lost")
                 else:
@@ -313,7 +316,7 @@ class Endpoint:
         invite = Request("INVITE", request_uri, Headers._adopt(fields), body)
         call = Call(call_id, conn, "uac", caller, called, invite, "calling", now, local_sdp=offer)
         call.dialog = Dialog.for_uac(invite)
-        self.calls[call_id] = call
+        self._add_call(call)
         txn = self._new_client("ict", conn, invite, ("invite", call_id), branch)
         call.invite_txn = txn
         if cfg.invite_expires > 0:
@@ -479,8 +482,20 @@ class Endpoint:
         self._finish(call, by, reason)
         self._emit(CallEnded(call.call_id, by, reason))  # type: ignore[arg-type]
 
+    def _add_call(self, call: Call) -> None:
+        self.calls[call.call_id] = call
+        live = self._live.get(call.conn)
+        if live is None:
+            live = self._live[call.conn] = {}
+        live[call.call_id] = call
+
     def _finish(self, call: Call, by: str | None, reason: str) -> None:
         call.state = "ended"
+        live = self._live.get(call.conn)
+        if live is not None:
+            live.pop(call.call_id, None)
+            if not live:
+                del self._live[call.conn]
         call.ended_at = self._now
         call.ended_by = by
         call.end_reason = reason
@@ -896,7 +911,7 @@ class Endpoint:
             pass
         call = Call(call_id, conn, "uas", caller, _user_of(req.uri), req, "offered", self._now,
                     dialog=dialog, remote_sdp=offer, invite_txn=txn)
-        self.calls[call_id] = call
+        self._add_call(call)
         call.log.append((self._now, "in", req.first_line))
         txn.tu = ("uas", call_id)
         self._respond(txn, 100, to_tag=None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -179,12 +179,12 @@ class CertInfo:
         return x509.load_der_x509_certificate(self.der)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d.pop("der")
-        d["sans"] = list(self.sans)
-        d["ip_sans"] = list(self.ip_sans)
-        d["eku"] = list(self.eku)
-        return d
+        """Every field but the DER, tuples as lists (JSON); a new dict each time."""
+        return {"subject": self.subject, "slash_subject": self.slash_subject, "cn": self.cn,
+                "sans": list(self.sans), "ip_sans": list(self.ip_sans), "issuer": self.issuer,
+                "slash_issuer": self.slash_issuer, "serial": self.serial, "not_before": self.not_before,
+                "not_after": self.not_after, "sha256": self.sha256, "key": self.key,
+                "signature_hash": self.signature_hash, "eku": list(self.eku), "self_signed": self.self_signed}
 
 
 _BY_DER: dict[bytes, CertInfo] = {}

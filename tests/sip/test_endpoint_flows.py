@@ -303,6 +303,35 @@ def test_connection_lost_fails_pending_and_ends_confirmed_calls():
     assert w.a.pending_transactions == 0 and w.b.pending_transactions == 0
 
 
+def test_connection_lost_touches_only_that_connections_live_calls_in_order():
+    """connection_lost visits the calls of that connection not yet ended (an index, not every call
+    the endpoint keeps): ended calls stay as they were, calls on another connection go on."""
+    w = Wire()
+    done = place(w)
+    w.b.answer(done, w.now)
+    w.pump()
+    w.a.hang_up(done, w.now)
+    w.pump()
+    first, second = place(w), place(w)
+    w.b.answer(first, w.now)
+    w.b.answer(second, w.now)
+    w.pump()
+    other = w.a.place_call("other-link", w.now, caller="7131001", called="8511001",
+                           request_uri="sip:8511001@127.0.0.3:5061")
+    before = w.of("a", CallEnded)
+    w.a.connection_lost(CONN, w.now)
+    w.pump()
+    ended = w.of("a", CallEnded)[len(before):]
+    assert ended == [CallEnded(first, "remote", "connection_lost"), CallEnded(second, "remote", "connection_lost")]
+    assert w.a.calls[done].end_reason != "connection_lost"
+    assert not w.a.calls[other].ended
+    w.a.connection_lost("other-link", w.now)
+    assert w.a.calls[other].ended and w.a.calls[other].end_reason == "connection_lost"
+    w.a.connection_lost(CONN, w.now)      # twice: nothing more happens
+    w.pump()
+    assert w.of("a", CallEnded)[len(before):] == ended
+
+
 def test_callee_hangs_up_with_bye():
     w = Wire()
     call_id = place(w)

@@ -155,6 +155,12 @@ def test_certinfo_like_cucm_trace():
     assert ci.names() == ["CUCM10", "cucm10.lab", "10.106.95.200"]
     d = ci.to_dict()
     assert d["sans"] == ["cucm10.lab"] and "der" not in d and d["self_signed"] is False
+    # every field but the DER, tuples as lists (the report's certificate objects)
+    import dataclasses
+    fields = [f.name for f in dataclasses.fields(CertInfo) if f.name != "der"]
+    assert list(d) == fields
+    assert d == {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(ci).items() if k != "der"}
+    assert d is not ci.to_dict()
     assert ci.to_certificate() == cert
 
 
