@@ -7,6 +7,8 @@ from pathlib import Path
 from sipsim.errors import UserError
 from sipsim.lab import model as m
 from sipsim.runtime.single import EndpointSettings, endpoint_pki, subjects_from_flag
+from sipsim.tls.config import DEFAULT_GROUPS
+from sipsim.tls.context import groups_problem
 
 
 def add_tls_flags(p, *, server: bool) -> None:
@@ -23,6 +25,9 @@ def add_tls_flags(p, *, server: bool) -> None:
     g.add_argument("--tls-min", default="1.2", choices=m.TLS_VERSIONS, help="lowest TLS version (default 1.2)")
     g.add_argument("--tls-max", default="1.3", choices=m.TLS_VERSIONS, help="highest TLS version (default 1.3)")
     g.add_argument("--ciphers", metavar="LIST", help="OpenSSL cipher list or a CUCM preset name")
+    g.add_argument("--tls-groups", metavar="LIST",
+                   help=f"key exchange groups offered/accepted, OpenSSL names separated by ':' (default "
+                        f"{DEFAULT_GROUPS}; e.g. X25519MLKEM768:X25519 to offer post-quantum ML-KEM)")
     g.add_argument("--mode", default="encrypted", choices=("encrypted", "authenticated"),
                    help="Device Security Mode (authenticated = NULL-SHA ciphers, integrity only)")
     g.add_argument("--handshake-timeout", type=float, default=10.0, metavar="S", help="seconds (default 10)")
@@ -36,6 +41,13 @@ def endpoint_from(args, address: str, port: int, console=None):
     if args.cert is None or args.key is None:
         raise UserError("give --cert PEM and --key PEM: this endpoint's CallManager certificate and key "
                         "(make them with `sipsim certs self-signed --cn NAME --out DIR`)")
+    groups = args.tls_groups
+    if groups is not None:
+        problem = groups_problem(groups.strip()) if groups.strip() else \
+            f"give key exchange groups separated by ':' (default {DEFAULT_GROUPS})"
+        if problem:
+            raise UserError(f"--tls-groups {groups!r}: {problem}")
+        groups = groups.strip()
     pki, cn = endpoint_pki(args.cert, args.key, args.trust, args.chain)
     if m.TLS_VERSIONS.index(args.tls_min) > m.TLS_VERSIONS.index(args.tls_max):
         raise UserError(f"--tls-min {args.tls_min} is above --tls-max {args.tls_max}")
@@ -49,6 +61,6 @@ def endpoint_from(args, address: str, port: int, console=None):
                           "(CUCM would check the X.509 Subject Name)[/]")
     settings = EndpointSettings(address=address, port=port, cert_cn=cn, subjects=subjects, tls_min=args.tls_min,
                                 tls_max=args.tls_max, ciphers=args.ciphers, mode=args.mode,
-                                handshake_timeout=args.handshake_timeout,
+                                handshake_timeout=args.handshake_timeout, groups=groups,
                                 subject_mismatch=getattr(args, "subject_mismatch", "tls_alert"))
     return pki, settings

@@ -18,8 +18,8 @@ from sipsim.runtime.context import prepare_pki
 def add_parser(sub) -> None:
     p = sub.add_parser("doctor", help="check a lab statically before any call: trust, names, ports, TLS",
                        description="For every connection the lab can open (per trunk, node and destination) "
-                                   "check trust both ways, the X.509 Subject Name lists, ports, TLS versions "
-                                   "and ciphers, Device Security Mode and SRTP, without opening a socket. "
+                                   "check trust both ways, the X.509 Subject Name lists, ports, TLS versions, "
+                                   "ciphers and key exchange groups, Device Security Mode and SRTP, without opening a socket. "
                                    "Exit 1 with one line per problem.")
     p.add_argument("scenario", type=Path, help="scenario file (TOML), e.g. scenarios/one-in-four.toml")
     p.add_argument("--at", metavar="DATE", help="check certificate validity at this time (UTC), e.g. 2030-01-01 "

@@ -71,7 +71,9 @@ def run(args) -> int:
     target = f"{host}:{port}"
     if record is not None:
         if record.version:
-            console.print(f"TLS {record.version} {record.cipher or ''} with {target} ({record.handshake_ms or 0:.1f} ms)")
+            group = f" {record.group}" if record.group else ""
+            console.print(f"TLS {record.version} {record.cipher or ''}{group} with {target} "
+                          f"({record.handshake_ms or 0:.1f} ms)")
         else:
             console.print(f"TLS handshake with {target} did not complete")
         for flight in record.transcript:

@@ -12,9 +12,10 @@ doctor asks what the runtime would find on the wire, from the same inputs the ru
 - **X.509 Subject Name, both ways**: the caller's certificate names (CN and dNSName SANs) are in a
   security profile the called node applies on that port, and the called node's names are in the
   calling trunk's profile (``subject_not_allowed``);
-- **TLS versions and ciphers**: an in-memory handshake between the two nodes' real OpenSSL contexts
-  (`build_context` from `LabContext.tls_config`, memory BIOs, no socket), with certificate
-  verification switched off so that it only tells version and cipher problems apart;
+- **TLS versions, ciphers and key exchange groups**: an in-memory handshake between the two nodes'
+  real OpenSSL contexts (`build_context` from `LabContext.tls_config`, memory BIOs, no socket), with
+  certificate verification switched off so that it only tells version, cipher and group problems
+  apart (a TLS 1.2 handshake that works only because a non-ECDHE suite needs no group: a warning);
 - **Device Security Mode** (Authenticated = NULL-SHA against Encrypted);
 - **SRTP Allowed** over a profile that is not Encrypted (warning: keys in clear SDP);
 - **legacy settings** (TLS 1.0/1.1, RSA under 2048 bits, SHA-1 signatures): warnings;
@@ -41,7 +42,7 @@ from sipsim.pki.material import LabPKI
 from sipsim.pki.show import cucm_name
 from sipsim.pki.verify import verify_chain
 from sipsim.tls import build_context
-from sipsim.tls.config import VERSIONS
+from sipsim.tls.config import DEFAULT_GROUPS, VERSIONS, shared_groups
 
 SEVERITIES = ("problem", "warning", "note")
 MODE_WORDS = {"encrypted": "Encrypted", "authenticated": "Authenticated (NULL-SHA)", "non_secure": "Non Secure"}
@@ -62,7 +63,7 @@ class Finding:
     severity: str  # "problem" | "warning" | "note"
     pair: str
     text: str
-    check: str = ""  # dns, port, trust, subject, tls_version, cipher, mode, srtp, legacy, fault, config
+    check: str = ""  # dns, port, trust, subject, tls_version, cipher, groups, mode, srtp, legacy, fault, config
     reason: str | None = None
 
     def __str__(self) -> str:
@@ -354,6 +355,13 @@ class _Doctor:
             hi = "1.2"  # NULL-SHA suites exist up to TLS 1.2 only (build_context does the same)
         return lo, hi
 
+    @staticmethod
+    def groups_words(origin: m.Node, target: m.Node) -> str:
+        """"A offers groups X, B accepts Y" (each node's [tls] groups, or the default)."""
+        def groups(node: m.Node) -> str:
+            return node.tls.groups or f"{DEFAULT_GROUPS} (default)"
+        return f"{origin.name} offers groups {groups(origin)}, {target.name} accepts {groups(target)}"
+
     def handshake(self, origin: m.Node, target: m.Node, client_mode: str, server_mode: str):
         """(version, cipher, error) of an in-memory handshake between the two real contexts."""
         key = (origin.name, target.name, client_mode, server_mode)
@@ -380,6 +388,10 @@ class _Doctor:
             if version in ("TLSv1", "TLSv1.1"):
                 self.add("warning", pair, f"negotiates {version} with {cipher}: legacy; raise both nodes' "
                          "TLS versions to 1.2", "legacy")
+            elif version != "TLSv1.3" and shared_groups(origin.tls.groups, target.tls.groups) == []:
+                self.add("warning", pair, f"negotiates {version} with {cipher} because {self.groups_words(origin, target)}: "
+                         "no ECDHE suite can be agreed; give them a group in common ([cluster.node.tls] groups)",
+                         "groups")
             return
         (olo, ohi), (tlo, thi) = self.version_range(origin, client_mode), self.version_range(target, server_mode)
         if VERSIONS.index(max(olo, tlo)) > VERSIONS.index(min(ohi, thi)):
@@ -390,6 +402,11 @@ class _Doctor:
                      f"no TLS version in common (tls_protocol_version): {origin.name} allows TLS {olo}–{ohi}, "
                      f"{target.name} allows TLS {tlo}–{thi}: raise {low[0].name}'s max_version to {high[1][0]} "
                      f"or lower {high[0].name}'s min_version to {low[1][1]}", "tls_version", "tls_protocol_version")
+        elif "no suitable key share" in error and not modes_differ:
+            self.add("problem", pair, f"no key exchange group in common (tls_no_shared_group): "
+                     f"{self.groups_words(origin, target)}: give both nodes a group in common ([cluster.node.tls] "
+                     f"groups; the default {DEFAULT_GROUPS} is what CUCM-era peers offer)",
+                     "groups", "tls_no_shared_group")
         elif modes_differ or "cipher" in error or "handshake failure" in error:
             c_list, s_list = cipher_names(self.context(origin, client_mode, False)), \
                 cipher_names(self.context(target, server_mode, True))
@@ -399,6 +416,8 @@ class _Doctor:
             else:
                 fix = "give both nodes a common cipher (tls.ciphers, or the same CUCM preset)"
                 lead = f"{origin.name} offers {short(c_list)}; {target.name} offers {short(s_list)}"
+            if shared_groups(origin.tls.groups, target.tls.groups) == []:
+                fix += f" (and {self.groups_words(origin, target)}: no ECDHE suite without a common group)"
             self.add("problem", pair, f"no cipher in common (tls_no_shared_cipher): {lead}: {fix}",
                      "cipher", "tls_no_shared_cipher")
         else:

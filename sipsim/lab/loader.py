@@ -72,6 +72,21 @@ class _Section:
                 raise self.fail(key, f"is not a scenario field: {tip}")
 
 
+def _checked_groups(section: _Section, groups: str) -> str:
+    """A [tls] groups value OpenSSL can use (OpenSSL decides which names it knows), or a one-line error."""
+    # the TLS engine (OpenSSL) is imported only for a scenario that sets groups
+    from sipsim.tls.config import DEFAULT_GROUPS
+    from sipsim.tls.context import groups_problem
+
+    if not groups.strip():
+        raise section.fail("groups", f"is empty: give key exchange groups separated by ':', or leave it out "
+                                     f"(default {DEFAULT_GROUPS})")
+    problem = groups_problem(groups.strip())
+    if problem:
+        raise section.fail("groups", f"is {groups!r}: {problem}")
+    return groups.strip()
+
+
 def _loopback(section: _Section, field: str, value: str) -> str:
     try:
         ip = ipaddress.ip_address(value)
@@ -248,11 +263,15 @@ def _node(path: Path, cluster: m.Cluster, raw: dict[str, Any]) -> m.Node:
     )
     cert.done()
     tls = _Section(path, f"{sec.where} [tls]", sec.get("tls", dict, {}))
+    groups = tls.get("groups", str, None)
+    if groups is not None:
+        groups = _checked_groups(tls, groups)
     tls_spec = m.NodeTLS(
         min_version=tls.get("min_version", str, "1.2", choices=m.TLS_VERSIONS),
         max_version=tls.get("max_version", str, "1.3", choices=m.TLS_VERSIONS),
         ciphers=tls.get("ciphers", str, None),
         handshake_timeout=tls.get("handshake_timeout", float, 10.0),
+        groups=groups,
     )
     if m.TLS_VERSIONS.index(tls_spec.min_version) > m.TLS_VERSIONS.index(tls_spec.max_version):
         raise tls.fail("min_version", f"{tls_spec.min_version} is above max_version {tls_spec.max_version}")

@@ -36,6 +36,7 @@ class NodeTLS:
     max_version: str = "1.3"
     ciphers: str | None = None  # OpenSSL list or a CUCM preset name; None = the mode's default
     handshake_timeout: float = 10.0
+    groups: str | None = None  # OpenSSL key exchange group list; None = sipsim.tls.config.DEFAULT_GROUPS
 
 
 @dataclass(frozen=True)

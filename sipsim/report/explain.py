@@ -457,6 +457,19 @@ def _no_shared_cipher(g: Group, c: Case) -> None:
                    "only matches Authenticated), or a common cipher preset")
 
 
+def _no_shared_group(g: Group, c: Case) -> None:
+    from sipsim.tls.config import DEFAULT_GROUPS
+
+    g.summary = (f"{c.origin} and {c.dest} have no key exchange group in common, so the TLS 1.3 handshake failed "
+                 f"({c.dest} found none of its groups in {c.origin}'s Client Hello and sent alert handshake_failure).")
+    for node, role in ((c.origin, "offers"), (c.dest, "accepts")):
+        groups = (c.lab.node(node).get("tls") or {}).get("groups")
+        g.evidence.append(f"{node} {role} key exchange groups {groups or DEFAULT_GROUPS + ' (the default)'}")
+    g.fixes.append(f"give both nodes a group in common ([cluster.node.tls] groups, or --tls-groups): the default "
+                   f"{DEFAULT_GROUPS} is what CUCM, CUBE and Kamailio offer; X25519MLKEM768 only between peers "
+                   "that both support it")
+
+
 def _handshake_failed(g: Group, c: Case) -> None:
     faults = c.lab.node(c.dest).get("fault") or []
     g.summary = f"the TLS handshake between {c.origin} and {c.dest} failed for another reason (see the detail)."
@@ -607,6 +620,7 @@ _EXPLAIN = {
     "tls_bad_eku": _bad_eku,
     "tls_protocol_version": _protocol_version,
     "tls_no_shared_cipher": _no_shared_cipher,
+    "tls_no_shared_group": _no_shared_group,
     "tls_handshake_failed": _handshake_failed,
     "connect_refused": _connect_refused,
     "connect_failed": _connect_failed,

@@ -148,7 +148,8 @@ def build(report: dict, call: dict) -> Ladder:
                 done = max([conn.get("handshake_ms") or 0.0] + [f.get("t_ms") or 0.0 for f in handshake_flights(conn)
                                                                  if "Finished" in f.get("messages", [])])
                 rows.append(Row(offset + done, client_col, client_col,
-                                f"TLS up: {conn['version']} {conn.get('cipher')}", "note"))
+                                f"TLS up: {conn['version']} {conn.get('cipher')}"
+                                + (f" {conn['group']}" if conn.get("group") else ""), "note"))
         if last:
             for m in messages:
                 line = _first_line(m.get("line", ""))

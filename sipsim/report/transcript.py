@@ -17,7 +17,8 @@ ALERT_MEANING = {
     "bad_record_mac": "a record could not be decrypted or its integrity check failed",
     "record_overflow": "a record was longer than TLS allows",
     "handshake_failure": "the sender could not agree on security parameters: no cipher suite in common, "
-                         "or (sent by a server) the client did not present a certificate it required",
+                         "no key exchange group in common (TLS 1.3), or (sent by a server) the client did not "
+                         "present a certificate it required",
     "bad_certificate": "the sender rejected the certificate it received: corrupt, badly signed, or "
                        "(a CUCM) verified but its names are not in the trunk's X.509 Subject Name list",
     "unsupported_certificate": "the certificate's type or key usage (EKU) does not allow this use",
@@ -158,8 +159,9 @@ def render_connection(conn: dict, lab: dict | None = None) -> list[str]:
     tls13 = version == "TLSv1.3" or any("Encrypted Extensions" in f.get("messages", [])
                                         for f in conn.get("transcript") or [])
     if conn.get("reason") is None and version:
+        group = f", key exchange group {conn['group']}" if conn.get("group") else ""
         lines.append(f"  Result: handshake completed in {conn.get('handshake_ms') or 0:.1f} ms: {version}, "
-                     f"cipher {conn.get('cipher')}.")
+                     f"cipher {conn.get('cipher')}{group}.")
     else:
         lines.append(f"  Result: FAILED ({conn.get('reason') or 'handshake_failed'}).")
         if conn.get("detail"):

@@ -79,7 +79,7 @@ class LabContext:
                 "trust": topo.trusted_names(node),
                 "trust_files": [str(self.pki.trust_file(cn)) for cn in topo.trusted_names(node)],
                 "tls": {"min_version": node.tls.min_version, "max_version": node.tls.max_version,
-                        "ciphers": node.tls.ciphers},
+                        "ciphers": node.tls.ciphers, "groups": node.tls.groups},
                 "fault": node.fault.active,
             })
         profiles, trunks = [], []
@@ -113,7 +113,7 @@ class LabContext:
             cert_file=files.cert, key_file=files.key, chain_files=tuple(files.chain),
             trust_files=tuple(trust), min_version=node.tls.min_version, max_version=node.tls.max_version,
             ciphers=node.tls.ciphers, mode=mode, require_peer_cert=True,
-            handshake_timeout=node.tls.handshake_timeout,
+            handshake_timeout=node.tls.handshake_timeout, groups=node.tls.groups,
         )
 
     def _context(self, node: m.Node, mode: str, server_side: bool):

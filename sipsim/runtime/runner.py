@@ -28,6 +28,7 @@ from sipsim.runtime.node import ConnectFailure, NodeRuntime
 from sipsim.runtime.observers import Observers
 from sipsim.runtime.pinger import Pinger
 from sipsim.runtime.waits import Flag, Waits
+from sipsim.tls.config import DEFAULT_GROUPS, shared_groups
 
 log = logging.getLogger("sipsim.runner")
 LOG_CALLS = 2000  # calls whose SIP messages are collected at the end of the run (with the last BYE's answer)
@@ -125,7 +126,7 @@ class LabRunner:
         return result
 
     def _both_sides(self, reason: str, origin: m.Node, trunk: m.Trunk, dest: m.Node | None, port: int) -> str | None:
-        """For a version or cipher mismatch, one sentence with both nodes' settings."""
+        """For a version, cipher or key exchange group mismatch, one sentence with both nodes' settings."""
         if dest is None:
             return None
         if reason == "tls_protocol_version":
@@ -140,7 +141,13 @@ class LabRunner:
             return (f'{origin.name}\'s profile "{ours.name}" is {mode[ours.device_security_mode]}'
                     f"{f' with ciphers {origin.tls.ciphers}' if origin.tls.ciphers else ''}; {dest.name}'s {other}"
                     f"{f' with ciphers {dest.tls.ciphers}' if dest.tls.ciphers else ''}: use the same Device Security "
-                    "Mode and a cipher both allow")
+                    "Mode and a cipher both allow"
+                    + (f" (and their key exchange groups, {_groups(origin.tls)} and {_groups(dest.tls)}, have none in "
+                       "common: no ECDHE suite can be agreed)"
+                       if shared_groups(origin.tls.groups, dest.tls.groups) == [] else ""))
+        if reason == "tls_no_shared_group":
+            return (f"{origin.name} offers key exchange groups {_groups(origin.tls)}; {dest.name} accepts "
+                    f"{_groups(dest.tls)}: give them a group in common ([cluster.node.tls] groups)")
         return None
 
     @staticmethod
@@ -500,6 +507,10 @@ class _Direct:
 
     def __init__(self, pattern: RoutePattern):
         self.pattern = pattern
+
+
+def _groups(tls: m.NodeTLS) -> str:
+    return tls.groups or f"{DEFAULT_GROUPS} (the default)"
 
 
 def _range(tls: m.NodeTLS) -> str:

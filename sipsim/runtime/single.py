@@ -99,6 +99,7 @@ class EndpointSettings:
     mode: str = "encrypted"
     handshake_timeout: float = 10.0
     subject_mismatch: str = "tls_alert"
+    groups: str | None = None  # OpenSSL key exchange group list; None = the default
     limits: m.NodeLimits = m.NodeLimits()
 
 
@@ -113,7 +114,8 @@ def endpoint_scenario(s: EndpointSettings, *, target: tuple[str, int] | None = N
     except ValueError:
         raise UserError(f"{s.address!r} is not an IP address to bind: give --listen/--local as an address") from None
     node = m.Node(name=NODE, cluster=NODE, fqdn=s.cert_cn, address=s.address, cert=m.CertSpec(cn=s.cert_cn),
-                  tls=m.NodeTLS(s.tls_min, s.tls_max, s.ciphers, s.handshake_timeout), trust=(), limits=s.limits)
+                  tls=m.NodeTLS(s.tls_min, s.tls_max, s.ciphers, s.handshake_timeout, groups=s.groups), trust=(),
+                  limits=s.limits)
     profile = m.SecurityProfile(
         name=PROFILE, device_security_mode=s.mode, x509_subject_name=tuple(s.subjects or ()),
         incoming_port=s.port, subject_mismatch=s.subject_mismatch, any_subject=s.subjects is None)

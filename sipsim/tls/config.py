@@ -17,6 +17,21 @@ _VERSION_ALIASES = {
 VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 MODES = ("encrypted", "authenticated")
 
+#: The key exchange groups (ECDHE curves) a node offers unless told otherwise: the classical ones that
+#: CUCM, CUBE and Kamailio (OpenSSL 1.1/3.0) negotiate, X25519 first (its key share goes in the TLS 1.3
+#: Client Hello). OpenSSL 3.5+ (cryptography's bundled one) would otherwise lead with the post-quantum
+#: hybrid X25519MLKEM768: a 1.2 kB larger Client Hello no CUCM peer sends. Opt in with `groups`.
+DEFAULT_GROUPS = "X25519:P-256:P-384:P-521"
+#: valid names to suggest when a group list is refused
+GROUP_EXAMPLES = "X25519, P-256, P-384, P-521, X448, ffdhe2048, X25519MLKEM768"
+
+#: spellings of one group → the name OpenSSL reports after the handshake (SSL_get0_group_name)
+_GROUP_ALIASES = {
+    "p-256": "secp256r1", "prime256v1": "secp256r1", "secp256r1": "secp256r1",
+    "p-384": "secp384r1", "secp384r1": "secp384r1",
+    "p-521": "secp521r1", "secp521r1": "secp521r1",
+}
+
 
 def normalise_version(value: str | float, field: str = "version") -> str:
     """'TLSv1.2', 'tls1.2', '1.2', 1.2 → '1.2'; anything else is a UserError."""
@@ -27,6 +42,34 @@ def normalise_version(value: str | float, field: str = "version") -> str:
         raise UserError(
             f"TLS {field} {value!r} is not a TLS version: use one of 1.0, 1.1, 1.2, 1.3"
         ) from None
+
+
+def group_names(groups: str | None) -> list[str] | None:
+    """The groups a list allows, each in the name OpenSSL reports after a handshake ("P-256" →
+    "secp256r1", "X25519" → "x25519"), in order; None when the list cannot be read without OpenSSL
+    (DEFAULT, "-" removals). Prefixes "*" (key share) and "?" (ignore if unknown) are dropped."""
+    text = DEFAULT_GROUPS if groups is None else str(groups)
+    out: list[str] = []
+    for part in text.replace("/", ":").split(":"):
+        name = part.strip().lstrip("*?")
+        if not name:
+            continue
+        if name.startswith("-") or name.upper() == "DEFAULT":
+            return None
+        key = name.lower()
+        canon = _GROUP_ALIASES.get(key, key if key in ("x25519", "x448") or key.startswith("ffdhe") else name)
+        if canon not in out:
+            out.append(canon)
+    return out
+
+
+def shared_groups(a: str | None, b: str | None) -> list[str] | None:
+    """The groups two lists have in common (in a's order); None when either cannot be read."""
+    ga, gb = group_names(a), group_names(b)
+    if ga is None or gb is None:
+        return None
+    lowered = {g.lower() for g in gb}
+    return [g for g in ga if g.lower() in lowered]
 
 
 def _opt_path(value):
@@ -44,6 +87,7 @@ class TLSConfig:
     chain_files: intermediates sent after the leaf. trust_files: the CallManager-trust store (each
     file may hold several PEM certificates, or one DER). ciphers: an OpenSSL cipher list or a CUCM
     preset name (see `sipsim.tls.presets`). mode: "encrypted" or "authenticated" (NULL-SHA).
+    groups: an OpenSSL key exchange group list ("X25519:P-256"); None = `DEFAULT_GROUPS`.
     security_level: OpenSSL @SECLEVEL; None = automatic (0 for TLS 1.0/1.1 or NULL ciphers).
     """
 
@@ -61,6 +105,7 @@ class TLSConfig:
     ecdsa_key_file: str | Path | None = None
     tls13_ciphersuites: str | None = None
     security_level: int | None = None
+    groups: str | None = None
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -97,8 +142,20 @@ class TLSConfig:
             raise UserError("TLS ecdsa_cert_file and ecdsa_key_file go together: give both or neither")
         if not (self.handshake_timeout and self.handshake_timeout > 0):
             raise UserError("TLS handshake_timeout must be a positive number of seconds")
+        if self.groups is not None:
+            if not isinstance(self.groups, str) or not self.groups.strip():
+                raise UserError(
+                    f"TLS groups {self.groups!r} is not a group list: give names separated by ':' "
+                    f"such as {DEFAULT_GROUPS} (default), from {GROUP_EXAMPLES}"
+                )
+            set_("groups", self.groups.strip())
         if self.security_level is not None and self.security_level not in range(0, 6):
             raise UserError("TLS security_level must be 0 to 5 (OpenSSL @SECLEVEL)")
+
+    @property
+    def group_list(self) -> str:
+        """The group list given to OpenSSL: ``groups`` or `DEFAULT_GROUPS`."""
+        return self.groups or DEFAULT_GROUPS
 
     @property
     def legacy(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from sipsim.errors import UserError
 from sipsim.pki.files import load_certificates
 
 from .certinfo import CertInfo
-from .config import TLSConfig
+from .config import GROUP_EXAMPLES, TLSConfig
 from .presets import resolve_ciphers
 
 VERSION_CONSTANTS = {
@@ -122,9 +123,32 @@ def _err_text(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _set_groups(ctx: SSL.Context, groups: str) -> bool:
+    ok = _lib.SSL_CTX_set1_curves_list(ctx._context, groups.encode()) == 1   # = set1_groups_list
+    _lib.ERR_clear_error()
+    return ok
+
+
+@functools.lru_cache(maxsize=64)
+def groups_problem(groups: str) -> str | None:
+    """Why OpenSSL refuses the key exchange group list ``groups`` (one sentence naming the unknown
+    names and valid ones), or None when it accepts it."""
+    if _set_groups(SSL.Context(SSL.TLS_METHOD), groups):
+        return None
+    parts = [p.strip() for p in groups.replace("/", ":").split(":")]
+    bad = [p for p in parts if p and not _set_groups(SSL.Context(SSL.TLS_METHOD), p)]
+    if bad:
+        what = f"{', '.join(repr(b) for b in bad)} {'is not a' if len(bad) == 1 else 'are not'} key exchange " \
+               f"group{'' if len(bad) == 1 else 's'} OpenSSL knows"
+    else:
+        what = "OpenSSL cannot read it as a group list"
+    return f"{what}; use names separated by ':' such as {GROUP_EXAMPLES}"
+
+
 def build_context(cfg: TLSConfig, server_side: bool) -> SSL.Context:
     """An OpenSSL context for one node: versions, ciphers (CUCM preset or OpenSSL list, NULL in
-    Authenticated mode, ``@SECLEVEL=0`` for legacy), identity and chain, CallManager-trust store,
+    Authenticated mode, ``@SECLEVEL=0`` for legacy), key exchange groups (``DEFAULT_GROUPS``: no
+    ML-KEM unless asked for), identity and chain, CallManager-trust store,
     mutual TLS (the server requests a certificate, naming the trusted subjects as CA list), session
     tickets on. Raises `UserError` naming the file and the fix."""
     ctx = SSL.Context(SSL.TLS_METHOD)
@@ -154,6 +178,11 @@ def build_context(cfg: TLSConfig, server_side: bool) -> SSL.Context:
                 f"TLS 1.3 ciphersuites {cfg.tls13_ciphersuites!r} are unknown: use names such as "
                 "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256"
             ) from None
+
+    groups = cfg.group_list
+    if not _set_groups(ctx, groups):
+        raise UserError(f"TLS groups {groups!r} cannot be used: "
+                        f"{groups_problem(groups) or 'OpenSSL refused the list'}")
 
     info = ContextInfo(cfg=cfg, server_side=server_side, cipher_string=cipher_string)
     if cfg.cert_file is not None:

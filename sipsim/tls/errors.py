@@ -26,6 +26,13 @@ Reason codes:
 - ``tls_no_shared_cipher`` — no cipher suite in common ("no shared cipher", or alert
   handshake_failure / insufficient_security before the Server Hello), e.g. Authenticated mode
   (NULL-SHA) against an Encrypted-only peer.
+- ``tls_no_shared_group`` — no key exchange group in common: a TLS 1.3 server found none of its
+  ``groups`` among the client's (OpenSSL: "no suitable key share"; it sends alert
+  handshake_failure), e.g. a node limited to P-384 against one limited to P-256. The client only
+  receives handshake_failure before any Server Hello, which is also what a cipher mismatch looks
+  like: it reports ``tls_no_shared_cipher`` and its detail names both causes (in a lab run the
+  server's own verdict replaces it). Under TLS 1.2 no common group only removes the ECDHE suites:
+  the handshake uses another suite, or fails as ``tls_no_shared_cipher``.
 - ``subject_not_allowed`` — the chain verified but the peer's certificate names are not in the
   X.509 Subject Name list (our `peer_check` said so). On the wire we send a fatal
   **bad_certificate** alert: sipsim sets OpenSSL's verify error X509_V_ERR_CERT_REJECTED, which
@@ -41,6 +48,8 @@ from __future__ import annotations
 
 import trio
 
+from .config import DEFAULT_GROUPS
+
 REASONS = {
     "tls_unknown_ca": "certificate chain not trusted (by us or by the peer)",
     "tls_no_peer_cert": "server required a client certificate; the client sent none",
@@ -49,16 +58,56 @@ REASONS = {
     "tls_bad_eku": "a certificate's extended key usage does not allow TLS server/client use",
     "tls_protocol_version": "no TLS version in common",
     "tls_no_shared_cipher": "no cipher suite in common",
+    "tls_no_shared_group": "no key exchange group in common",
     "subject_not_allowed": "certificate trusted but its names are not in the X.509 Subject Name list",
     "tls_handshake_failed": "the handshake failed for another reason (peer closed, not TLS, …)",
     "timeout": "the handshake did not finish in time",
 }
 
 
+def _addr(pair) -> str:
+    if not pair:
+        return "?"
+    host, port = pair[0], pair[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def refine(reason: str, detail: str, record) -> tuple[str, str]:
+    """The reason and detail to report for a failure the TLS engine classified as ``reason``: the
+    key exchange group cases its classification (by OpenSSL errors and alerts) folds into others.
+    ``record``: the connection's `ConnectionRecord` (role, names, addresses, alerts, OpenSSL errors)."""
+    if record is None:
+        return reason, detail
+    errs = " ".join(getattr(record, "openssl_errors", None) or ()).lower()
+    if reason in ("tls_handshake_failed", "tls_no_shared_cipher") and "no suitable key share" in errs:
+        who = record.local_name or f"this node ({_addr(record.local)})"
+        peer = record.peer_name or _addr(record.remote)
+        if record.peer_name:
+            peer = f"{peer} ({_addr(record.remote)})"
+        sent = f", alert {record.alert_sent} sent" if record.alert_sent else ""
+        refused = f"{who} accepts none of the groups {peer} offered" if record.role == "server" \
+            else "the server accepts none of the groups offered"
+        return "tls_no_shared_group", (
+            f"{who} and {peer} have no key exchange group in common: {refused} (OpenSSL: no suitable "
+            f"key share{sent}); give both nodes a group in common (tls groups / --tls-groups, default "
+            f"{DEFAULT_GROUPS})."
+        )
+    if (reason == "tls_no_shared_cipher" and record.role == "client"
+            and record.alert_received == "handshake_failure" and "no key exchange group" not in detail):
+        return reason, (f"{detail.rstrip('.')}. Under TLS 1.3 the same alert before the Server Hello also "
+                        "means no key exchange group in common: compare both sides' groups (tls groups / "
+                        "--tls-groups).")
+    return reason, detail
+
+
 class TLSFailure(trio.BrokenResourceError):
-    """A TLS handshake (or, in TLS 1.3, the first read after it) failed."""
+    """A TLS handshake (or, in TLS 1.3, the first read after it) failed. The reason and detail pass
+    through `refine` (kept in the record too)."""
 
     def __init__(self, reason: str, detail: str, record=None):
+        reason, detail = refine(reason, detail, record)
+        if record is not None and getattr(record, "reason", None) is not None:
+            record.reason, record.detail = reason, detail
         super().__init__(detail)
         self.reason = reason
         self.detail = detail

@@ -340,3 +340,59 @@ def test_s_client_with_an_unlisted_name_is_refused(pki, port, tmp_path):
     assert "SIP/2.0" not in proc.stdout, proc.stdout
     assert refused and S_CN in refused[0], served
     assert "alert" in proc.stderr.lower(), proc.stderr
+
+
+# (d) key exchange groups: what sipsim's Client Hello offers, as OpenSSL 3.0's s_server -trace reads it --
+
+def client_hello_groups(trace: str) -> tuple[list[str], list[str]]:
+    """(supported_groups, key_share groups) of the first Client Hello in s_server's -trace output."""
+    hello = trace[trace.index("ClientHello"):]
+    hello = hello[:hello.index("Record\n")]  # up to the next record (Sent Record: the Server Hello)
+    groups = re.search(r"extension_type=supported_groups\(10\).*?\n((?:          \S.*\n)+)", hello)
+    shares = re.findall(r"NamedGroup: (.+)", hello)
+    return [g.strip() for g in groups.group(1).splitlines()], [s.strip() for s in shares]
+
+
+def test_sipsim_offers_the_classical_groups_and_no_ml_kem(pki, port, tmp_path):
+    trace_file = tmp_path / "trace.txt"  # -trace into its own file: stdout keeps the plain SIP
+    with SServer(pki, port, "-trace", "-msgfile", str(trace_file)) as ss:
+        ping = sipsim_bg("ping", f"sip:{S_ADDR}:{port}", *a_flags(pki, "--subjects", S_CN, "--timeout", "10"))
+        try:
+            ss.answer(ss.wait_request("OPTIONS"), 200, "OK")
+            proc = finish(ping)
+        finally:
+            ping.kill()
+    text = trace_file.read_text(errors="replace")
+    assert proc.returncode == 0, f"{out(proc)}\n{ss.text()}"
+    offered, shares = client_hello_groups(text)
+    # OpenSSL 3.0 prints a group it does not know, such as X25519MLKEM768 (4588), as UNKNOWN (4588)
+    assert offered == ["ecdh_x25519 (29)", "secp256r1 (P-256) (23)", "secp384r1 (P-384) (24)",
+                       "secp521r1 (P-521) (25)"], text
+    assert shares == ["ecdh_x25519 (29)"], text
+    assert "4588" not in text[:text.index("ServerHello")]
+    assert re.search(r"TLS TLSv1\.3 TLS_AES_256_GCM_SHA384 x25519 with ", proc.stdout), proc.stdout
+
+
+def test_a_server_limited_to_p384_gets_p384_from_sipsim_after_a_hello_retry(pki, port):
+    with SServer(pki, port, "-groups", "P-384") as ss:
+        ping = sipsim_bg("ping", f"sip:{S_ADDR}:{port}", *a_flags(pki, "--subjects", S_CN, "--timeout", "10"))
+        try:
+            ss.answer(ss.wait_request("OPTIONS"), 200, "OK")
+            proc = finish(ping)
+        finally:
+            ping.kill()
+    assert proc.returncode == 0, out(proc)
+    assert re.search(r"TLS TLSv1\.3 TLS_AES_256_GCM_SHA384 secp384r1 with ", proc.stdout), proc.stdout
+    assert "← Hello Retry Request" in proc.stdout
+
+
+def test_ml_kem_only_against_openssl_3_0_has_no_group_in_common(pki, port):
+    with SServer(pki, port) as ss:
+        proc = finish(sipsim_bg("ping", f"sip:{S_ADDR}:{port}", *a_flags(pki, "--tls-groups", "X25519MLKEM768",
+                                                                          "--timeout", "5")))
+        time.sleep(0.2)
+        text = ss.text()
+    assert proc.returncode == 1 and "is down: Local=2" in proc.stdout, f"{out(proc)}\n{text}"
+    assert "no key exchange group in common" in proc.stdout and "--tls-groups" in proc.stdout, proc.stdout
+    assert "no suitable key share" in text, text  # s_server's own words
+    assert not ss.requests()

@@ -311,3 +311,44 @@ def test_srv_targets_are_checked_like_destinations(tmp_path, certs_base):
     path.write_text(text)
     (f,) = problems(doctor(path, certs_base))
     assert f.pair == "CUCM-A → CUCM-B (trunk To-B)" and f.check == "port" and "CUCM-B.b.lab:5062" in f.text
+
+
+# --- key exchange groups -------------------------------------------------------------------------
+
+def test_no_key_exchange_group_in_common_is_a_problem_naming_groups(tmp_path, certs_base):
+    path = variant(tmp_path, "doc-groups", a_node='tls = { groups = "P-384" }', b_node='tls = { groups = "P-256" }')
+    found = problems(doctor(path, certs_base))
+    assert [f.pair for f in found] == ["CUCM-A → CUCM-B (trunk To-B)", "CUCM-B → CUCM-A (trunk To-A)"]
+    assert {f.reason for f in found} == {"tls_no_shared_group"} and {f.check for f in found} == {"groups"}
+    assert found[0].text == ("no key exchange group in common (tls_no_shared_group): CUCM-A offers groups P-384, "
+                             "CUCM-B accepts P-256: give both nodes a group in common ([cluster.node.tls] groups; "
+                             "the default X25519:P-256:P-384:P-521 is what CUCM-era peers offer)")
+    assert found[1].text.startswith("no key exchange group in common (tls_no_shared_group): CUCM-B offers groups "
+                                    "P-256, CUCM-A accepts P-384")
+
+
+def test_one_node_on_the_default_groups_shares_p256_with_a_p256_only_node(tmp_path, certs_base):
+    assert doctor(variant(tmp_path, "doc-groups-p256", b_node='tls = { groups = "P-256" }'), certs_base) == []
+
+
+def test_ml_kem_on_both_nodes_is_fine(tmp_path, certs_base):
+    both = 'tls = { groups = "X25519MLKEM768" }'
+    assert doctor(variant(tmp_path, "doc-groups-mlkem", a_node=both, b_node=both), certs_base) == []
+
+
+def test_tls12_without_a_common_group_works_only_without_ecdhe_a_warning(tmp_path, certs_base):
+    path = variant(tmp_path, "doc-groups-12", a_node='tls = { groups = "P-384", max_version = "1.2" }',
+                   b_node='tls = { groups = "P-256" }')
+    found = doctor(path, certs_base)
+    assert problems(found) == []
+    warned = [f for f in found if f.check == "groups"]
+    assert [f.severity for f in warned] == ["warning", "warning"]
+    assert warned[0].text == ("negotiates TLSv1.2 with AES128-SHA because CUCM-A offers groups P-384, CUCM-B accepts "
+                              "P-256: no ECDHE suite can be agreed; give them a group in common ([cluster.node.tls] "
+                              "groups)")
+    # with only ECDHE suites the same gap is a cipher problem that names the groups
+    strongest = 'tls = { groups = "P-384", max_version = "1.2", ciphers = "strongest" }'
+    found = problems(doctor(variant(tmp_path, "doc-groups-12s", a_node=strongest, b_node='tls = { groups = "P-256" }'),
+                            certs_base))
+    assert found and {f.reason for f in found} == {"tls_no_shared_cipher"}
+    assert "(and CUCM-A offers groups P-384, CUCM-B accepts P-256: no ECDHE suite without a common group)" in found[0].text

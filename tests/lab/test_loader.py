@@ -108,3 +108,33 @@ def test_wrong_type_and_choice(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(UserError, match="no such scenario file"):
         load_scenario(tmp_path / "nope.toml")
+
+
+# --- [cluster.node.tls] groups ------------------------------------------------------------------
+def with_groups(value: str) -> str:
+    return MINIMAL.format(dests='["127.0.0.2:5061"]').replace(
+        'address = "127.0.0.31"', f'address = "127.0.0.31"\n  tls = {{ groups = {value} }}')
+
+
+def test_groups_are_read_and_absent_means_the_default(tmp_path):
+    assert load_scenario(write(tmp_path, with_groups('"P-256:X25519MLKEM768"'))).node("N1").tls.groups == \
+        "P-256:X25519MLKEM768"
+    assert load_scenario(write(tmp_path, MINIMAL.format(dests='["127.0.0.2:5061"]'))).node("N1").tls.groups is None
+
+
+def test_an_unknown_group_is_one_line_naming_the_node_the_value_and_valid_names(tmp_path):
+    msg = error_of(tmp_path, with_groups('"X25519:bogus"'))
+    assert msg.endswith('lab.toml: cluster "A" node "N1" [tls]: field \'groups\' is \'X25519:bogus\': \'bogus\' is '
+                        "not a key exchange group OpenSSL knows; use names separated by ':' such as X25519, P-256, "
+                        "P-384, P-521, X448, ffdhe2048, X25519MLKEM768")
+
+
+@pytest.mark.parametrize("value,needle", [
+    ('["X25519", "P-256"]', "field 'groups' must be text, not ['X25519', 'P-256']"),
+    ("25519", "field 'groups' must be text, not 25519"),
+    ('" "', "field 'groups' is empty: give key exchange groups separated by ':', or leave it out "
+            "(default X25519:P-256:P-384:P-521)"),
+])
+def test_groups_of_the_wrong_type_or_empty_are_one_line(tmp_path, value, needle):
+    msg = error_of(tmp_path, with_groups(value))
+    assert needle in msg and 'node "N1" [tls]' in msg

@@ -110,6 +110,20 @@ def test_protocol_version_and_unallocated_number():
     assert "add a route pattern (e.g. 9XXX)" in g.fixes[0]
 
 
+def test_no_shared_group_names_each_nodes_groups_and_the_fix():
+    nodes = [{"name": "A", "cluster": "X", "tls": {"groups": "P-384"}},
+             {"name": "B", "cluster": "Y", "tls": {"groups": None}}]
+    call = {"id": 2, "called": "2000", "trunk": "T", "origin_node": "A", "outcome": "failed",
+            "reason": "tls_no_shared_group",
+            "attempts": [{"destination": "b:5061", "destination_node": "B", "reason": "tls_no_shared_group",
+                          "detail": "no group", "connection": None}]}
+    [g] = explain(_report(call, nodes))
+    assert g.summary.startswith("A and B have no key exchange group in common, so the TLS 1.3 handshake failed")
+    assert g.evidence[:2] == ["A offers key exchange groups P-384",
+                              "B accepts key exchange groups X25519:P-256:P-384:P-521 (the default)"]
+    assert g.fixes[0].startswith("give both nodes a group in common ([cluster.node.tls] groups, or --tls-groups)")
+
+
 def test_no_failed_calls():
     assert render_explain({"calls": [{"id": 1, "outcome": "answered", "attempts": []}]}) == "no failed calls\n"
 

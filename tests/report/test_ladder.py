@@ -90,6 +90,16 @@ def test_text_ladder_rows_in_time_order_and_connection_reuse(oif):
     assert "[red]" in marked and "Bad Certificate" in marked
 
 
+def test_tls_up_names_version_cipher_and_key_exchange_group(oif):
+    labels = [r.label for r in build(oif, find_call(oif, 1)).rows]
+    assert "TLS up: TLSv1.3 TLS_AES_256_GCM_SHA384 x25519" in labels
+    # a report without the group (a connection that negotiated none, or an older report) keeps the old text
+    old = json.loads(json.dumps(oif))
+    for conn in old["connections"]:
+        conn.pop("group", None)
+    assert "TLS up: TLSv1.3 TLS_AES_256_GCM_SHA384" in [r.label for r in build(old, find_call(old, 1)).rows]
+
+
 def test_refused_connection_is_a_red_tcp_arrow(refused):
     lad = build(refused, find_call(refused, None))
     tcp = [r for r in lad.rows if r.kind == "tcp"]

@@ -41,7 +41,7 @@ def test_seed003_transcript_reads_the_tls10_handshake_flight_by_flight(seed003):
     ]
     text = "\n".join(lines)
     assert "CUCMA → CUCM10: Client Hello" in text and "CUCM10 → CUCMA: Server Hello, Certificate" in text
-    assert "TLSv1.0, cipher AES128-SHA" in text
+    assert "handshake completed in" in text and "TLSv1.0, cipher AES128-SHA." in text  # RSA key exchange: no group
     assert "subject /C=IN/ST=cisco/L=cisco/O=cisco/OU=cisco/CN=CUCM10" in text
     # CA-signed: the trust store holds the issuer, not the certificate itself
     assert "CUCMA's CallManager-trust holds its issuer CN=CA,DC=CA" in text
@@ -60,6 +60,12 @@ def test_one_in_four_failed_connection_says_who_sent_which_alert_and_why(one_in_
     # TLS 1.3: which messages were encrypted
     assert "encrypted: Encrypted Extensions, Certificate Request" in text
     assert "In TLS 1.3 everything after the Server Hello is encrypted" in text
+
+
+def test_a_completed_handshake_names_its_key_exchange_group(one_in_four):
+    conn = next(c for c in one_in_four["connections"] if c["server_node"] == "cucm-b1")
+    text = "\n".join(render_connection(conn, one_in_four["lab"]))
+    assert "TLSv1.3, cipher TLS_AES_256_GCM_SHA384, key exchange group x25519." in text
 
 
 def test_run_transcripts_names_the_calls_that_used_each_connection(one_in_four):
