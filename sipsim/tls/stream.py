@@ -169,12 +169,19 @@ def _der_of(x509_ptr) -> bytes:
         _lib.BIO_free(bio)
 
 
+#: STREAMS' own dict (SSL pointer → weak reference): the callbacks below run ~25 times per
+#: handshake, and WeakValueDictionary.get is Python code
+_STREAM_REFS = STREAMS.data
+
+
 @_ffi.callback("void (*)(const SSL *, int, int)")
 def _info_callback(ssl, where, ret):
     # one C callback for every connection: the stream is found by its SSL pointer
-    stream = STREAMS.get(ssl)
-    if stream is not None:
-        stream._on_info(ssl, where, ret)
+    ref = _STREAM_REFS.get(ssl)
+    if ref is not None:
+        stream = ref()
+        if stream is not None:
+            stream._on_info(ssl, where, ret)
 
 
 @_ffi.callback("int (*)(int, X509_STORE_CTX *)")
