@@ -221,9 +221,8 @@ def build_context(cfg: TLSConfig, server_side: bool) -> SSL.Context:
         mode = SSL.VERIFY_PEER
     ctx.set_verify(mode)
     ctx.set_verify_depth(10)
-    # at the C level: no pyOpenSSL wrapper per key line (5 per TLS 1.3 handshake), nothing decoded
-    # unless the connection's TLSStream has a keylog
-    _lib.SSL_CTX_set_keylog_callback(ctx._context, _keylog_c)
+    # no keylog callback until a TLSStream with a keylog uses this context (`enable_keylog`): the
+    # 5 key lines of every TLS 1.3 handshake cost nothing unless someone asked for them
     ctx.set_app_data(info)
     return ctx
 
@@ -245,11 +244,7 @@ def _keylog_c(ssl, line) -> None:
         stream._on_keylog(_ffi.string(line))
 
 
-def _keylog_dispatch(conn: SSL.Connection, line: bytes) -> None:
-    # One callback per context; the connection's TLSStream is found by its SSL pointer.
-    stream = STREAMS.get(conn._ssl)
-    if stream is None:
-        stream = conn.get_app_data()
-    handler = getattr(stream, "_on_keylog", None)
-    if handler is not None:
-        handler(line)
+def enable_keylog(ctx: SSL.Context) -> None:
+    """Install the key-line callback on ``ctx`` (at the C level: no pyOpenSSL wrapper per line; each
+    line goes to the keylog of the connection's TLSStream, if it has one). Idempotent."""
+    _lib.SSL_CTX_set_keylog_callback(ctx._context, _keylog_c)

@@ -34,7 +34,7 @@ from OpenSSL import SSL, crypto
 from OpenSSL._util import ffi as _ffi, lib as _lib
 
 from .certinfo import CertInfo
-from .context import STREAMS, context_info
+from .context import STREAMS, context_info, enable_keylog
 from .errors import TLSFailure
 from .record import ConnectionRecord
 from .transcript import RECEIVED, SENT, TranscriptBuilder, alert_snake, describe_bytes
@@ -288,6 +288,8 @@ class TLSStream(trio.abc.Stream):
         self.server_side = server_side
         self.peer_check = peer_check
         self.keylog = keylog
+        if keylog is not None:
+            enable_keylog(context)
         self.wire_tap = wire_tap
         info = context_info(context)
         self._info = info

@@ -190,6 +190,33 @@ async def test_keylog_tls13(lab):
     assert sorted(p.client.keylog) == sorted(p.server.keylog)
 
 
+async def test_keylog_only_for_streams_that_ask(lab):
+    """Key lines reach only a stream created with a keylog; a context first used without one still
+    logs for a later stream that asks (the callback is installed on first use)."""
+    from sipsim.tls import TLSStream, build_context
+    from .helpers import _transport_pair
+
+    cctx = build_context(cfg_for(lab.a, trust=[lab.b.trust]), server_side=False)
+    sctx = build_context(cfg_for(lab.b, trust=[lab.a.trust]), server_side=True)
+
+    async def pair(client_log, server_log):
+        ct, st, caddr, saddr = await _transport_pair(False)
+        c = TLSStream(ct, cctx, server_side=False, local=caddr, remote=saddr, keylog=client_log)
+        s = TLSStream(st, sctx, server_side=True, local=saddr, remote=caddr, keylog=server_log)
+        async with trio.open_nursery() as n:
+            n.start_soon(c.do_handshake)
+            n.start_soon(s.do_handshake)
+        assert c.record.ok and s.record.ok
+
+    await pair(None, None)                 # nobody asked: nothing to collect, the handshake works
+    lines: list[bytes] = []
+    await pair(None, lines.append)         # only the server asked
+    assert {line.split()[0] for line in lines} >= {b"CLIENT_TRAFFIC_SECRET_0", b"SERVER_TRAFFIC_SECRET_0"}
+    server_lines = len(lines)
+    await pair(None, None)                 # the callback is installed now, but these streams did not ask
+    assert len(lines) == server_lines
+
+
 async def test_ecdsa_identity(tmp_path):
     a = self_signed(tmp_path, "ec-a.lab", key_kind="ec")
     b = self_signed(tmp_path, "ec-b.lab", key_kind="ec")
