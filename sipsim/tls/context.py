@@ -232,14 +232,30 @@ def context_info(ctx: SSL.Context) -> ContextInfo | None:
     return info if isinstance(info, ContextInfo) else None
 
 
-#: SSL pointer → its TLSStream (weak: a stream and its OpenSSL callbacks form no reference cycle,
-#: so a closed connection is freed at once rather than by the garbage collector)
-STREAMS: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
+#: SSL pointer → weak reference to its TLSStream (weak: a stream and its OpenSSL callbacks form no
+#: reference cycle, so a closed connection is freed at once rather than by the garbage collector).
+#: A plain dict of `weakref.ref`s rather than a WeakValueDictionary: the callbacks look a stream up
+#: ~25 times per handshake, and WeakValueDictionary's get and set are Python code.
+STREAMS: dict = {}
+
+
+def register_stream(ssl, stream) -> None:
+    """``stream`` owns ``ssl`` until it is freed (then its entry goes, unless already replaced)."""
+    def gone(ref, key=ssl, streams=STREAMS):
+        if streams.get(key) is ref:
+            del streams[key]
+    STREAMS[ssl] = weakref.ref(stream, gone)
+
+
+def stream_of(ssl):
+    """The live TLSStream of an ``SSL *``, or None."""
+    ref = STREAMS.get(ssl)
+    return ref() if ref is not None else None
 
 
 @_ffi.callback("void (*)(const SSL *, const char *)")
 def _keylog_c(ssl, line) -> None:
-    stream = STREAMS.get(ssl)
+    stream = stream_of(ssl)
     if stream is not None and getattr(stream, "keylog", None) is not None:
         stream._on_keylog(_ffi.string(line))
 

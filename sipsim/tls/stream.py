@@ -34,7 +34,7 @@ from OpenSSL import SSL, crypto
 from OpenSSL._util import ffi as _ffi, lib as _lib
 
 from .certinfo import CertInfo
-from .context import STREAMS, context_info, enable_keylog
+from .context import STREAMS, context_info, enable_keylog, register_stream
 from .errors import TLSFailure
 from .record import ConnectionRecord
 from .transcript import RECEIVED, SENT, TranscriptBuilder, alert_snake, describe_bytes
@@ -169,15 +169,10 @@ def _der_of(x509_ptr) -> bytes:
         _lib.BIO_free(bio)
 
 
-#: STREAMS' own dict (SSL pointer → weak reference): the callbacks below run ~25 times per
-#: handshake, and WeakValueDictionary.get is Python code
-_STREAM_REFS = STREAMS.data
-
-
 @_ffi.callback("void (*)(const SSL *, int, int)")
 def _info_callback(ssl, where, ret):
     # one C callback for every connection: the stream is found by its SSL pointer
-    ref = _STREAM_REFS.get(ssl)
+    ref = STREAMS.get(ssl)
     if ref is not None:
         stream = ref()
         if stream is not None:
@@ -187,7 +182,8 @@ def _info_callback(ssl, where, ret):
 @_ffi.callback("int (*)(int, X509_STORE_CTX *)")
 def _verify_callback(ok, store_ctx):
     ssl = _lib.X509_STORE_CTX_get_ex_data(store_ctx, _lib.SSL_get_ex_data_X509_STORE_CTX_idx())
-    stream = STREAMS.get(ssl)
+    ref = STREAMS.get(ssl)
+    stream = ref() if ref is not None else None
     if stream is None:
         return 0
     return stream._on_verify(ok, store_ctx)
@@ -316,7 +312,7 @@ class TLSStream(trio.abc.Stream):
         ssl = self._ssl = conn._ssl
         # Free OpenSSL's read/write buffers while the connection is idle (tens of kB each).
         _lib.SSL_set_mode(ssl, _MODE_RELEASE_BUFFERS)
-        STREAMS[ssl] = self
+        register_stream(ssl, self)
         # Our info callback at the C level (no pyOpenSSL wrapper per call, no closure per connection).
         _lib.SSL_set_info_callback(ssl, _info_callback)
         if server_side:

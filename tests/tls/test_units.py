@@ -243,3 +243,33 @@ def test_format_transcript():
          Flight("received", 1.0, 900, ["Server Hello", "Finished"], True, [False, True])]
     assert format_transcript(f) == ["→ Client Hello", "← Server Hello, Finished (encrypted)"]
     assert format_transcript(f, mark_encrypted=False)[1] == "← Server Hello, Finished"
+
+
+def test_stream_registry_is_weak_and_keeps_a_replacement():
+    """SSL pointer → TLSStream lookups for the OpenSSL callbacks: an entry goes when its stream is
+    freed (no garbage collector needed), and a stale entry's removal never drops its replacement."""
+    import gc
+
+    from sipsim.tls.context import STREAMS, register_stream, stream_of
+
+    class Owner:
+        pass
+
+    key_a, key_b = object(), object()
+    a, b = Owner(), Owner()
+    register_stream(key_a, a)
+    assert stream_of(key_a) is a
+    gc.disable()
+    try:
+        del a
+        assert stream_of(key_a) is None and key_a not in STREAMS      # freed by reference counting
+    finally:
+        gc.enable()
+    old, new = Owner(), Owner()
+    register_stream(key_b, old)
+    register_stream(key_b, new)          # the same SSL address used again before `old` is freed
+    del old
+    assert stream_of(key_b) is new
+    del new
+    assert key_b not in STREAMS
+    assert stream_of(object()) is None
