@@ -306,7 +306,9 @@ class NodeRuntime:
         self.endpoint.set_transport(conn.id, "TLS", local[1])
         self._certificate_ind(conn)
         leaf = tls.record.peer_chain[0] if tls.record.peer_chain else None
-        self._event(f"✓ TLS from {who}: {tls.record.version} {tls.record.cipher}, peer CN={leaf.cn if leaf else '?'}"
+        group = f" {tls.record.group}" if tls.record.group else ""
+        self._event(f"✓ TLS from {who}: {tls.record.version} {tls.record.cipher}{group}, "
+                    f"peer CN={leaf.cn if leaf else '?'}"
                     + (f" — [red]{verdict['rejection']}[/]" if "rejection" in verdict else ""), "connection")
         if self.node.fault.close_after_handshake:  # injected
             await conn.aclose()

@@ -103,7 +103,7 @@ def test_calls_go_from_a_through_kamailio_to_b(pki, port, tmp_path):
         byes = kam.wait_for_lines("interop: BYE ", 3)
         served = b.text()
     # B saw the proxy, not A: Kamailio's client certificate, from Kamailio's address
-    assert re.search(rf"TLS from {re.escape(K_ADDR)}:\d+: TLSv1\.[23] \S+, peer CN={re.escape(K_CN)}", served), served
+    assert re.search(rf"TLS from {re.escape(K_ADDR)}:\d+: TLSv1\.[23] \S+( \S+)?, peer CN={re.escape(K_CN)}", served), served
     assert served.count("answering 200") == 3, served
     invites = kam.requests("INVITE")
     assert len(invites) == 3 and all(f"from {A_ADDR}:" in i and f"tls-peer={A_CN}" in i for i in invites), invites

@@ -319,6 +319,8 @@ def test_s_client_with_a_certificate_gets_200_ok_to_options(pki, port, tmp_path)
     assert "Call-ID: s-client-options-1@" in proc.stdout
     assert f"CN = {B_CN}" in proc.stderr  # s_client verified sipsim's certificate against the lab CA
     assert f"TLS from {A_ADDR}:" in served and f"peer CN={A_CN}" in served, served
+    # the serve line names the key exchange group (s_client 3.0 offers X25519 first)
+    assert re.search(rf"TLS from {re.escape(A_ADDR)}:\d+: TLSv1\.3 \S+ x25519, peer CN=", served), served
 
 
 def test_s_client_without_a_certificate_is_refused_in_the_handshake(pki, port, tmp_path):
