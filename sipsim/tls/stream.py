@@ -169,9 +169,16 @@ def _der_of(x509_ptr) -> bytes:
         _lib.BIO_free(bio)
 
 
+#: the info callbacks `TLSStream._on_info` uses (state changes, alerts); OpenSSL also reports
+#: handshake start/done and each exit from SSL_do_handshake/SSL_read (~7 of ~24 per handshake)
+_INFO_USED = _CB_LOOP | _CB_ALERT
+
+
 @_ffi.callback("void (*)(const SSL *, int, int)")
 def _info_callback(ssl, where, ret):
     # one C callback for every connection: the stream is found by its SSL pointer
+    if not where & _INFO_USED:
+        return
     ref = STREAMS.get(ssl)
     if ref is not None:
         stream = ref()
