@@ -28,6 +28,10 @@ HIGH_WATER = 256 * 1024
 SEND_STALL_TIMEOUT = 30.0
 #: what a graceful close waits for the last bytes (a 400/413 before closing) to leave
 FLUSH_TIMEOUT = 2.0
+#: a connection's first sends go out at once (`flush_now`): a connection that carries one call
+#: never needs a writer task; a busy trunk connection then hands its sends to the writer, which
+#: joins what several passes of the SIP core transmitted into one TLS record and one send()
+DIRECT_SENDS = 4
 
 
 @dataclass(eq=False, slots=True)
@@ -62,6 +66,8 @@ class SipConnection:
     _closing: bool = field(init=False, repr=False)
     high_water: int = field(init=False, repr=False)
     _flush_deadline: float = field(init=False, repr=False)
+    _backlogged: bool = field(init=False, repr=False)
+    _direct_left: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # What the SIP core transmitted and the writer has not taken yet: a plain list the writer
@@ -77,6 +83,8 @@ class SipConnection:
         self._scope: trio.CancelScope | None = None  # the reader's and writer's, set by run()
         self._closing = False
         self.high_water = min(HIGH_WATER, self.max_queued_bytes)
+        self._backlogged = False  # the stream holds records send_nowait could not hand over yet
+        self._direct_left = DIRECT_SENDS  # flushes still sent at once, without the writer
 
     @property
     def who(self) -> str:
@@ -85,22 +93,63 @@ class SipConnection:
         return f"{self.local[0]}:{self.local[1]} {'←' if self.role == 'inbound' else '→'} {peer}"
 
     def transmit(self, data: bytes) -> None:
-        if self.closed or self._closing:
+        """Queue ``data`` for the writer task."""
+        if self._queue(data):
+            self._wake_writer()
+
+    def transmit_deferred(self, data: bytes) -> bool:
+        """Queue ``data``; True when it is the first in the queue: the caller then calls `flush_now`
+        once it has queued everything of this pass (the node: at the end of a pump), so what one
+        pass of the SIP core transmits leaves in one send, as the writer would batch it."""
+        return self._queue(data)
+
+    def flush_now(self) -> None:
+        """Send what is queued at once, without the writer task, when the stream can
+        (`TLSStream.send_nowait`: nothing else being sent) and this is one of the connection's
+        first `DIRECT_SENDS` flushes; otherwise wake the writer."""
+        out = self._out
+        if not out:
             return
+        send_nowait = getattr(self.stream, "send_nowait", None)
+        if send_nowait is None or self.closed or self._closing or self._direct_left <= 0:
+            self._wake_writer()
+            return
+        self._direct_left -= 1
+        payload = b"".join(out) if len(out) > 1 else out[0]
+        try:
+            done = send_nowait(payload)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+            log.info("connection %s %s: cannot send: %s", self.id, self.who, _say(e))
+            self.abort()
+            return
+        if done is None:  # the stream is busy sending: the writer joins this to what follows
+            self._wake_writer()
+            return
+        self._out = []
+        self.queued -= len(payload)
+        if self._drained is not None and self.queued <= self.high_water // 2:
+            self._drained.set()
+            self._drained = None
+        if done is False:  # the socket took part of it: the writer sends the rest
+            self._backlogged = True
+            self._wake_writer()
+
+    def _queue(self, data: bytes) -> bool:
+        if self.closed or self._closing:
+            return False
         if self.queued + len(data) > self.max_queued_bytes:
             self.end_reason = "send_queue_full"
             log.warning("connection %s %s (%s): %d bytes wait to be sent, over max_queued_bytes %d: "
                         "the peer does not read; closing it", self.id, self.who, self.transport,
                         self.queued + len(data), self.max_queued_bytes)
             self.abort()
-            return
+            return False
         self.queued += len(data)
         if self.queued > self.high_water and self._drained is None:
             self._drained = trio.Event()
         out = self._out
         out.append(data)
-        if len(out) == 1:  # the writer may be waiting for the first bytes
-            self._wake_writer()
+        return len(out) == 1  # the writer may be waiting for the first bytes
 
     def _wake_writer(self) -> None:
         task = self._writer_task
@@ -169,18 +218,25 @@ class SipConnection:
         try:
             while True:
                 batch = self._out
-                if not batch:
+                if batch:
+                    self._out = []
+                    payload = b"".join(batch) if len(batch) > 1 else batch[0]
+                elif self._backlogged:  # records send_nowait left in the stream
+                    self._backlogged = False
+                    payload = b""
+                else:
                     if self._ended:
                         return
                     await self._sleep_until_woken()
                     continue
-                self._out = []
-                payload = b"".join(batch) if len(batch) > 1 else batch[0]
                 timeout = SEND_STALL_TIMEOUT
                 if self._closing:
                     timeout = max(0.0, self._flush_deadline - trio.current_time())
                 with trio.move_on_after(timeout) as stalled:
-                    await self.stream.send_all(payload)
+                    if payload:
+                        await self.stream.send_all(payload)
+                    else:
+                        await self.stream.flush()
                 if stalled.cancelled_caught:
                     if not self._closing:
                         self.end_reason = "peer_not_reading"

@@ -133,6 +133,7 @@ class NodeRuntime:
         #: "connection", "connection_failed", "call_answered" or "call_failed"
         self.on_event: Any = None
         self.open_inbound = 0  # inbound connections accepted and not yet closed (handshaking ones too)
+        self._unsent: list[SipConnection] = []  # connections this pump transmitted on (sent at its end)
         self.refused_over_limit = 0  # connections closed at once: max_connections reached
         self._handshake_slots = trio.Semaphore(node.limits.max_handshakes)
         self._say = _RateLog()
@@ -496,6 +497,14 @@ class NodeRuntime:
                 if handler is not None:
                     handler(action)
             actions = drain()
+        if self._unsent:
+            self._flush_unsent()
+
+    def _flush_unsent(self) -> None:
+        """Send what this pass transmitted: one send per connection, now (see SipConnection.flush_now)."""
+        conns, self._unsent = self._unsent, []
+        for conn in conns:
+            conn.flush_now()
 
     def _carry_out(self, action) -> None:
         """One action of the SIP core: transmit, a timer, or an event for a waiter."""
@@ -503,12 +512,15 @@ class NodeRuntime:
         if handler is not None:
             self._now = trio.current_time()
             handler(action)
+            if self._unsent:
+                self._flush_unsent()
 
     # what each action of the SIP core does (pump dispatches on the action's type) ------------------
     def _on_transmit(self, action: ev.Transmit) -> None:
         conn = self.conns.get(action.conn)
         if conn is not None:
-            conn.transmit(action.data)
+            if conn.transmit_deferred(action.data):
+                self._unsent.append(conn)
             if self.observers:
                 self.observers.sip_message(self.node.name, time.time(), "out", conn.id, conn.remote,
                                            action.data)

@@ -262,7 +262,7 @@ class TLSStream(trio.abc.Stream):
                  "_received_total", "_eof",
                  "_handshake_started", "_handshake_done", "_handshake_event", "_failure", "_hs_start",
                  "_verify_errors", "_chain_seen", "_peer_check_msg", "_peer_checked", "_callback_problem",
-                 "_alert_sent_code", "_alert_received_code", "_timed_out", "_sock", "_tickets_received",
+                 "_alert_sent_code", "_alert_received_code", "_timed_out", "_sock", "_tickets_received", "_backlog",
                  "__weakref__")
 
     def __init__(
@@ -356,6 +356,7 @@ class TLSStream(trio.abc.Stream):
         self._alert_received_code: int | None = None
         self._timed_out = False
         self._tickets_received = 0    # TLS 1.3 NewSessionTickets processed (the server's verdict)
+        self._backlog = b""           # records send_nowait made that the socket has not taken yet
 
     # ------------------------------------------------------------------ OpenSSL callbacks
     def _on_info(self, ssl, where: int, ret: int) -> None:
@@ -479,6 +480,9 @@ class TLSStream(trio.abc.Stream):
         self._tx.on_wire(SENT, data)
         if self.wire_tap is not None:
             self.wire_tap(SENT, data, time.time())
+        if self._backlog:             # send_nowait's records first (the caller holds the send lock)
+            data = self._backlog + data
+            self._backlog = b""
         if self._sock is None:
             await self.transport_stream.send_all(data)
             return True
@@ -1003,6 +1007,71 @@ class TLSStream(trio.abc.Stream):
             data = await self._retry(self._ssl_recv, max_bytes, is_read=True)
             return data or b""
 
+    def send_nowait(self, data: bytes) -> bool | None:
+        """Send ``data`` now, without a checkpoint, when nothing else is being sent: encrypt it and
+        hand the records to the socket with one send(). True: all on the wire. False: taken, but
+        the socket took only part of the records — `flush` (or the next send) sends the rest first.
+        None: not taken (a send in progress, records still waiting, no direct socket, handshake
+        not done, or more than one write chunk): use `send_all`. A broken transport raises as
+        `send_all` would."""
+        if (self._state is not _State.OK or not self._handshake_done or self._sock is None
+                or self._backlog or self._inner_send_lock.locked or self._send_conflict._held
+                or len(data) > WRITE_CHUNK or self.transport_stream.socket.did_shutdown_SHUT_WR):
+            return None
+        view = data
+        try:
+            while view:
+                self._tx.begin_call()
+                n = self._ssl_send(view)
+                if n is _WANT_READ:
+                    # OpenSSL wants input first (a TLS 1.2 renegotiation): nothing of ``data`` was
+                    # taken; what it wrote goes out first through the general path
+                    if view is not data:
+                        raise SSL.Error([("", "", "renegotiation in the middle of a send")])
+                    out = self._drain_outgoing()
+                    if out:
+                        self._tx.on_wire(SENT, out)
+                        if self.wire_tap is not None:
+                            self.wire_tap(SENT, out, time.time())
+                        self._backlog = out
+                    return None
+                view = view[n:]
+        except SSL.Error as exc:
+            self._state = _State.BROKEN
+            raise self._make_failure(exc) from exc
+        out = self._drain_outgoing()
+        self._tx.on_wire(SENT, out)
+        if self.wire_tap is not None:
+            self.wire_tap(SENT, out, time.time())
+        try:
+            sent = self._sock.send(out)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self._state = _State.BROKEN
+            _raise_stream_error(exc)
+        if sent < len(out):
+            self._backlog = out[sent:]
+            return False
+        return True
+
+    async def flush(self) -> None:
+        """Send what `send_nowait` left waiting (a checkpoint either way)."""
+        with self._send_conflict:
+            self._check_status()
+            if not self._backlog:
+                await trio.lowlevel.checkpoint()
+                return
+            await self._inner_send_lock.acquire()
+            try:
+                data, self._backlog = self._backlog, b""
+                await self._sock_send_all(data)
+            except BaseException:
+                self._state = _State.BROKEN
+                raise
+            finally:
+                self._inner_send_lock.release()
+
     async def wait_peer_verdict(self) -> bool:
         """TLS 1.3, client side: wait for the server's verdict on our certificate, which it gives
         only after our Finished — its NewSessionTickets (accepted) or an alert (raised as the
@@ -1097,10 +1166,14 @@ class TLSStream(trio.abc.Stream):
             to_send = self._drain_outgoing()
             if failed:      # (the general path sends nothing after a failed shutdown)
                 self._state = _State.BROKEN
-            elif to_send:
-                tx.on_wire(SENT, to_send)
-                if self.wire_tap is not None:
-                    self.wire_tap(SENT, to_send, time.time())
+            elif to_send or self._backlog:
+                if to_send:
+                    tx.on_wire(SENT, to_send)
+                    if self.wire_tap is not None:
+                        self.wire_tap(SENT, to_send, time.time())
+                if self._backlog:   # send_nowait's records go before close_notify
+                    to_send = self._backlog + to_send
+                    self._backlog = b""
                 if not self.transport_stream.socket.did_shutdown_SHUT_WR:
                     try:
                         sent = self._sock.send(to_send)
