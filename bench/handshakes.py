@@ -81,6 +81,62 @@ def one_run(certs: Path, version: str, n: int) -> dict:
         c.stop(server)
 
 
+def openssl_alone(certs: Path, version: str, n: int = 300) -> float:
+    """The same handshake with OpenSSL alone: the server's two contexts as `sipsim serve` builds
+    them, pyOpenSSL connections over memory BIOs in this process, no sockets, no trio, no sipsim
+    callbacks; the server side's CPU time only. A reference for this machine at this moment (the
+    figures above drift with it): what fraction of OpenSSL's own rate sipsim's server reaches."""
+    from OpenSSL import SSL
+
+    from sipsim.tls.config import TLSConfig
+    from sipsim.tls.context import build_context
+
+    def cfg(me: str, peer: str) -> TLSConfig:
+        return TLSConfig(cert_file=certs / f"{me}.pem", key_file=certs / f"{me}.key",
+                         trust_files=(certs / f"{peer}.pem",), min_version=version, max_version=version)
+
+    cctx = build_context(cfg("CUCM7-PUB.bbbburns.lab", "CUCM8-Publisher.bbbburns.lab"), server_side=False)
+    sctx = build_context(cfg("CUCM8-Publisher.bbbburns.lab", "CUCM7-PUB.bbbburns.lab"), server_side=True)
+    spent = 0.0
+
+    def pump(a, b):
+        try:
+            while True:
+                b.bio_write(a.bio_read(65536))
+        except SSL.WantReadError:
+            pass
+
+    def server_step(fn):
+        nonlocal spent
+        t = time.process_time()
+        try:
+            fn()
+        except SSL.WantReadError:
+            pass
+        spent += time.process_time() - t
+
+    def one():
+        cl, sv = SSL.Connection(cctx), SSL.Connection(sctx)
+        cl.set_connect_state()
+        server_step(sv.set_accept_state)
+        for _ in range(4):
+            try:
+                cl.do_handshake()
+            except SSL.WantReadError:
+                pass
+            pump(cl, sv)
+            server_step(sv.do_handshake)
+            pump(sv, cl)
+        server_step(lambda: sv.recv(1))      # TLS 1.3: the client's Finished, then the tickets
+
+    for _ in range(20):
+        one()
+    spent = 0.0
+    for _ in range(n):
+        one()
+    return n / spent
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
@@ -99,8 +155,11 @@ def main() -> int:
     for version in ("1.2", "1.3"):
         runs = [one_run(certs, version, a.n) for _ in range(a.runs)]
         s = c.summarise([r["per_cpu_s"] or 0.0 for r in runs])
-        out[f"tls{version}"] = {"summary": s, "runs": runs}
-        line.append(f"TLS {version}: {c.fmt(s, 'handshakes/server-CPU-s')}")
+        alone = openssl_alone(certs, version)
+        out[f"tls{version}"] = {"summary": s, "runs": runs, "openssl_alone_per_cpu_s": round(alone, 1),
+                                "fraction_of_openssl_alone": round(s["median"] / alone, 3)}
+        line.append(f"TLS {version}: {c.fmt(s, 'handshakes/server-CPU-s')} = {100 * s['median'] / alone:.0f} % of "
+                    f"OpenSSL alone ({alone:.0f}/CPU-s here, now)")
     c.write("handshakes", {"metric": "full mutual-TLS handshakes (RSA-2048) per server CPU-second", "target": 600,
                            "n_per_run": a.n, **out})
     print("handshakes: " + "; ".join(line) + f" — {a.n} full handshakes per run; target ≥ 600")
