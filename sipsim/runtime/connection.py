@@ -28,10 +28,12 @@ HIGH_WATER = 256 * 1024
 SEND_STALL_TIMEOUT = 30.0
 #: what a graceful close waits for the last bytes (a 400/413 before closing) to leave
 FLUSH_TIMEOUT = 2.0
-#: a connection's first sends go out at once (`flush_now`): a connection that carries one call
-#: never needs a writer task; a busy trunk connection then hands its sends to the writer, which
-#: joins what several passes of the SIP core transmitted into one TLS record and one send()
-DIRECT_SENDS = 4
+#: a connection that has sent nothing for this long sends what a pass of the SIP core transmits
+#: at once (`flush_now`), without waking its writer task: a connection that carries one call never
+#: needs the writer. A busy connection (a trunk's persistent connection under load: sends less than
+#: this apart) leaves its sends to the writer, which joins what several passes transmitted into one
+#: TLS record and one send().
+DIRECT_GAP = 0.001
 
 
 @dataclass(eq=False, slots=True)
@@ -67,7 +69,7 @@ class SipConnection:
     high_water: int = field(init=False, repr=False)
     _flush_deadline: float = field(init=False, repr=False)
     _backlogged: bool = field(init=False, repr=False)
-    _direct_left: int = field(init=False, repr=False)
+    _last_flush: float = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # What the SIP core transmitted and the writer has not taken yet: a plain list the writer
@@ -84,7 +86,7 @@ class SipConnection:
         self._closing = False
         self.high_water = min(HIGH_WATER, self.max_queued_bytes)
         self._backlogged = False  # the stream holds records send_nowait could not hand over yet
-        self._direct_left = DIRECT_SENDS  # flushes still sent at once, without the writer
+        self._last_flush = -DIRECT_GAP  # when flush_now last found bytes to send (see DIRECT_GAP)
 
     @property
     def who(self) -> str:
@@ -99,22 +101,23 @@ class SipConnection:
 
     def transmit_deferred(self, data: bytes) -> bool:
         """Queue ``data``; True when it is the first in the queue: the caller then calls `flush_now`
-        once it has queued everything of this pass (the node: at the end of a pump), so what one
-        pass of the SIP core transmits leaves in one send, as the writer would batch it."""
+        once it has queued everything of this pass (the node: at the end of a pump), so that what
+        one pass of the SIP core transmits leaves in one send, as the writer would batch it."""
         return self._queue(data)
 
-    def flush_now(self) -> None:
-        """Send what is queued at once, without the writer task, when the stream can
-        (`TLSStream.send_nowait`: nothing else being sent) and this is one of the connection's
-        first `DIRECT_SENDS` flushes; otherwise wake the writer."""
+    def flush_now(self, now: float) -> None:
+        """Send what is queued at once, without the writer task, when the connection has been
+        quiet for `DIRECT_GAP` and the stream can (`TLSStream.send_nowait`: nothing else being
+        sent); otherwise wake the writer. ``now``: trio's clock."""
         out = self._out
         if not out:
             return
-        send_nowait = getattr(self.stream, "send_nowait", None)
-        if send_nowait is None or self.closed or self._closing or self._direct_left <= 0:
+        quiet = now - self._last_flush >= DIRECT_GAP
+        self._last_flush = now
+        send_nowait = getattr(self.stream, "send_nowait", None) if quiet else None
+        if send_nowait is None or self.closed or self._closing:
             self._wake_writer()
             return
-        self._direct_left -= 1
         payload = b"".join(out) if len(out) > 1 else out[0]
         try:
             done = send_nowait(payload)

@@ -503,8 +503,9 @@ class NodeRuntime:
     def _flush_unsent(self) -> None:
         """Send what this pass transmitted: one send per connection, now (see SipConnection.flush_now)."""
         conns, self._unsent = self._unsent, []
+        now = trio.current_time()
         for conn in conns:
-            conn.flush_now()
+            conn.flush_now(now)
 
     def _carry_out(self, action) -> None:
         """One action of the SIP core: transmit, a timer, or an event for a waiter."""

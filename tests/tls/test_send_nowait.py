@@ -1,14 +1,14 @@
 """TLSStream.send_nowait / flush: a send without a checkpoint when nothing else is being sent; what
 the socket cannot take at once waits in the stream and goes out first, before anything sent later
 (send_all, flush, close_notify). And SipConnection's use of it: a connection's first sends need no
-writer task."""
+writer task when it has been quiet."""
 
 import socket
 
 import pytest
 import trio
 
-from sipsim.runtime.connection import DIRECT_SENDS, SipConnection
+from sipsim.runtime.connection import DIRECT_GAP, SipConnection
 
 from .helpers import cfg_for, handshake
 
@@ -118,22 +118,24 @@ async def test_waiting_records_go_before_close_notify(lab, version):
     await server.aclose()
 
 
-async def test_sip_connection_first_sends_need_no_writer_task(lab, version):
+async def test_sip_connection_quiet_sends_need_no_writer_task(lab, version):
     client, server = await _pair(lab, version)
     conn = SipConnection(client, "outbound", ("127.0.0.1", 1), ("127.0.0.1", 2))
-    payloads = [f"MESSAGE {i}\r\n".encode() for i in range(DIRECT_SENDS + 3)]
+    payloads = [f"MESSAGE {i}\r\n".encode() for i in range(6)]
     async with trio.open_nursery() as n:
         n.start_soon(conn.run, lambda c, data: None)
         await trio.testing.wait_all_tasks_blocked()
-        for i, data in enumerate(payloads[:DIRECT_SENDS]):
+        now = 100.0
+        for i, data in enumerate(payloads[:4]):      # one pass each, DIRECT_GAP apart: sent at once
             assert conn.transmit_deferred(data) is True
-            conn.flush_now()
+            conn.flush_now(now + i * 2 * DIRECT_GAP)
             assert not conn._writer_started, f"send {i} needed the writer"
             assert conn.queued == 0
-        # later sends are the writer's (it batches what several passes transmit)
-        for data in payloads[DIRECT_SENDS:]:
-            if conn.transmit_deferred(data):
-                conn.flush_now()
+        # two passes in quick succession (a busy connection): the second is the writer's, which
+        # joins what several passes transmit
+        for data in payloads[4:]:
+            if conn.transmit_deferred(data):      # (the second joins the first in the queue)
+                conn.flush_now(now + 6 * DIRECT_GAP + DIRECT_GAP / 10)
         assert conn._writer_started
         assert await _read_exactly(server, sum(map(len, payloads))) == b"".join(payloads)
         await conn.aclose()
