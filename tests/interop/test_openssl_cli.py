@@ -136,6 +136,16 @@ def a_flags(pki, *extra):
     return ["--local", A_ADDR, *pki[A_CN].flags(), "--trust", pki.ca, "--handshake-timeout", "5", *extra]
 
 
+def ping_answered(ss, pki, port) -> subprocess.CompletedProcess:
+    """`sipsim ping` (CUCM-A, expecting s_server's name) while ``ss`` answers its OPTIONS with 200."""
+    ping = sipsim_bg("ping", f"sip:{S_ADDR}:{port}", *a_flags(pki, "--subjects", S_CN, "--timeout", "10"))
+    try:
+        ss.answer(ss.wait_request("OPTIONS"), 200, "OK")
+        return finish(ping)
+    finally:
+        ping.kill()
+
+
 # (a) sipsim as the TLS client of s_server ---------------------------------------------------------
 
 def test_ping_s_server_sees_cucm_options_and_our_answer_makes_it_up(pki, port):
@@ -358,12 +368,7 @@ def client_hello_groups(trace: str) -> tuple[list[str], list[str]]:
 def test_sipsim_offers_the_classical_groups_and_no_ml_kem(pki, port, tmp_path):
     trace_file = tmp_path / "trace.txt"  # -trace into its own file: stdout keeps the plain SIP
     with SServer(pki, port, "-trace", "-msgfile", str(trace_file)) as ss:
-        ping = sipsim_bg("ping", f"sip:{S_ADDR}:{port}", *a_flags(pki, "--subjects", S_CN, "--timeout", "10"))
-        try:
-            ss.answer(ss.wait_request("OPTIONS"), 200, "OK")
-            proc = finish(ping)
-        finally:
-            ping.kill()
+        proc = ping_answered(ss, pki, port)
     text = trace_file.read_text(errors="replace")
     assert proc.returncode == 0, f"{out(proc)}\n{ss.text()}"
     offered, shares = client_hello_groups(text)
@@ -377,12 +382,7 @@ def test_sipsim_offers_the_classical_groups_and_no_ml_kem(pki, port, tmp_path):
 
 def test_a_server_limited_to_p384_gets_p384_from_sipsim_after_a_hello_retry(pki, port):
     with SServer(pki, port, "-groups", "P-384") as ss:
-        ping = sipsim_bg("ping", f"sip:{S_ADDR}:{port}", *a_flags(pki, "--subjects", S_CN, "--timeout", "10"))
-        try:
-            ss.answer(ss.wait_request("OPTIONS"), 200, "OK")
-            proc = finish(ping)
-        finally:
-            ping.kill()
+        proc = ping_answered(ss, pki, port)
     assert proc.returncode == 0, out(proc)
     assert re.search(r"TLS TLSv1\.3 TLS_AES_256_GCM_SHA384 secp384r1 with ", proc.stdout), proc.stdout
     assert "← Hello Retry Request" in proc.stdout
