@@ -125,6 +125,11 @@ class SipConnection:
             log.info("connection %s %s: cannot send: %s", self.id, self.who, _say(e))
             self.abort()
             return
+        except Exception as e:  # as in the writer: close this connection only, never the node
+            log.info("connection %s %s: closed on %s: %s", self.id, self.who, type(e).__name__, e,
+                     exc_info=not type(e).__module__.startswith(("OpenSSL", "sipsim.tls")))
+            self.abort()
+            return
         if done is None:  # the stream is busy sending: the writer joins this to what follows
             self._wake_writer()
             return

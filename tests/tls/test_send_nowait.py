@@ -156,3 +156,23 @@ async def test_not_taken_before_the_handshake_or_without_a_socket(lab, version):
     kw = dict(min_version=version, max_version=version)
     p = await handshake(cfg_for(lab.a, trust=[lab.b.trust], **kw), cfg_for(lab.b, trust=[lab.a.trust], **kw))
     assert p.client.stream.send_nowait(b"OPTIONS") is None   # over a memory stream: the general path
+
+
+async def test_a_failing_direct_send_closes_that_connection_only(version, caplog):
+    """A stream whose send_nowait fails (broken transport, or a bug) closes the connection with one
+    log line; nothing reaches the node's pump."""
+
+    class Stream:
+        def __init__(self, exc):
+            self.exc = exc
+
+        def send_nowait(self, data):
+            raise self.exc
+
+    for exc in (trio.BrokenResourceError("socket connection broken"), RuntimeError("bug")):
+        conn = SipConnection(Stream(exc), "inbound", ("127.0.0.1", 5061), ("127.0.0.2", 40000))
+        assert conn.transmit_deferred(b"SIP/2.0 200 OK\r\n\r\n")
+        conn.flush_now(1.0)                        # does not raise
+        assert conn.closed
+        assert conn.transmit_deferred(b"more") is False     # a closed connection takes nothing
+    assert "cannot send" in caplog.text and "closed on RuntimeError: bug" in caplog.text
