@@ -169,6 +169,9 @@ async def test_a_failing_direct_send_closes_that_connection_only(version, caplog
         def send_nowait(self, data):
             raise self.exc
 
+    import logging
+
+    caplog.set_level(logging.INFO, logger="sipsim.connection")
     for exc in (trio.BrokenResourceError("socket connection broken"), RuntimeError("bug")):
         conn = SipConnection(Stream(exc), "inbound", ("127.0.0.1", 5061), ("127.0.0.2", 40000))
         assert conn.transmit_deferred(b"SIP/2.0 200 OK\r\n\r\n")
