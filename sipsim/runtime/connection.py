@@ -61,6 +61,8 @@ class SipConnection:
     _writer_task: Any = field(init=False, repr=False)
     _nursery: Any = field(init=False, repr=False)
     _writer_started: bool = field(init=False, repr=False)
+    _writer_scope: Any = field(init=False, repr=False)
+    _writer_done: Any = field(init=False, repr=False)
     _ended: bool = field(init=False, repr=False)
     queued: int = field(init=False)
     _drained: Any = field(init=False, repr=False)
@@ -77,8 +79,10 @@ class SipConnection:
         # fill (woken with trio.lowlevel.reschedule: no ParkingLot per connection).
         self._out: list[bytes] = []
         self._writer_task = None
-        self._nursery = None  # run()'s, while it runs
+        self._nursery = None  # where run() starts the writer task, while it runs
         self._writer_started = False  # the writer task starts with the first bytes to send
+        self._writer_scope: trio.CancelScope | None = None  # the writer task's, made when it starts
+        self._writer_done: trio.Event | None = None  # set when the writer task has ended
         self._ended = False  # no more transmits: the writer sends what is left, then ends
         self.queued = 0  # bytes waiting in the queue or being sent
         self._drained = None  # an Event while more than high_water bytes wait (back-pressure)
@@ -166,12 +170,15 @@ class SipConnection:
             trio.lowlevel.reschedule(task)
         elif not self._writer_started and self._nursery is not None:
             # no writer task until there is something to send (or the queue ends): an idle
-            # connection costs one task, not two
+            # connection costs one task, not two. Its cancel scope exists before the task runs,
+            # so that abort() before its first step still stops it.
             self._writer_started = True
+            scope = self._writer_scope = trio.CancelScope()
+            done = self._writer_done = trio.Event()
             try:
-                self._nursery.start_soon(self._write_then_cancel, self._nursery.cancel_scope)
+                self._nursery.start_soon(self._write_then_cancel, scope)
             except RuntimeError:  # the nursery closed: the connection is ending anyway
-                pass
+                done.set()
 
     async def _sleep_until_woken(self) -> None:
         self._writer_task = trio.lowlevel.current_task()
@@ -185,8 +192,14 @@ class SipConnection:
         """Close now, without flushing (the runtime's finally closes the stream)."""
         self.closed = True
         self._end_queue()
+        self._cancel_tasks()
+
+    def _cancel_tasks(self) -> None:
+        """Stop the reader (while run() runs) and the writer task (if one was started)."""
         if self._scope is not None:
             self._scope.cancel()
+        if self._writer_scope is not None:
+            self._writer_scope.cancel()
 
     def close_after_flush(self) -> None:
         """Send what is queued (e.g. a 400 or 413), then close: the reader stops at once."""
@@ -196,26 +209,51 @@ class SipConnection:
         self._end_queue()  # the writer sends what is left, then ends the connection
         self._flush_deadline = trio.current_time() + FLUSH_TIMEOUT
 
-    async def run(self, deliver: Callable[["SipConnection", bytes], None]) -> None:
-        """Reader and writer until either ends; ``deliver(conn, b"")`` marks the end."""
+    async def run(self, deliver: Callable[["SipConnection", bytes], None],
+                  nursery: trio.Nursery | None = None) -> None:
+        """Reader and writer until either ends; ``deliver(conn, b"")`` marks the end. The writer
+        task, when one is needed, starts in ``nursery`` (the node's: no nursery per connection),
+        or in a nursery of run()'s own when none is given."""
+        if nursery is None:
+            async with trio.open_nursery() as own:
+                await self._run(deliver, own)
+        else:
+            await self._run(deliver, nursery)
+
+    async def _run(self, deliver: Callable[["SipConnection", bytes], None], nursery: trio.Nursery) -> None:
         try:
-            async with trio.open_nursery() as nursery:
-                self._scope = nursery.cancel_scope
+            # the reader runs in this task, under a scope that abort(), aclose() and the writer's
+            # end cancel; the writer task (if any) has its own scope
+            with trio.CancelScope() as scope:
+                self._scope = scope
                 self._nursery = nursery
                 if self.closed:
-                    nursery.cancel_scope.cancel()
+                    scope.cancel()
                 if self._out or self._ended:  # transmitted (or closed) before run() started
                     self._wake_writer()
                 await self.reader(deliver)
-                if not self._closing:
-                    nursery.cancel_scope.cancel()
+            self._scope = None
+            done = self._writer_done
+            if done is not None:
+                if not self._closing:  # the reader ended (EOF, error, abort): so does the writer
+                    self._writer_scope.cancel()
+                # close_after_flush: the writer sends what is left, bounded by FLUSH_TIMEOUT;
+                # otherwise it is cancelled. Either way run() returns after it, as a nursery would.
+                with trio.CancelScope(shield=True):
+                    await done.wait()
         finally:
+            self._scope = None
             self._nursery = None
             self.closed = True
 
     async def _write_then_cancel(self, scope: trio.CancelScope) -> None:
-        await self.writer()
-        scope.cancel()
+        try:
+            with scope:
+                await self.writer()
+        finally:
+            if self._scope is not None:  # the reader stops too
+                self._scope.cancel()
+            self._writer_done.set()
 
     def _end_queue(self) -> None:
         self._ended = True
@@ -301,8 +339,7 @@ class SipConnection:
     async def aclose(self) -> None:
         self.closed = True
         self._end_queue()
-        if self._scope is not None:
-            self._scope.cancel()
+        self._cancel_tasks()
         stream = self.stream
         bounded = getattr(stream, "aclose_bounded", None)  # TLSStream: a scope only if it must wait
         if bounded is not None:

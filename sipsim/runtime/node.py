@@ -463,7 +463,7 @@ class NodeRuntime:
     async def _run_connection(self, conn: SipConnection) -> None:
         self.conns[conn.id] = conn
         try:
-            await conn.run(self._deliver)
+            await conn.run(self._deliver, self._nursery)
         finally:
             self.conns.pop(conn.id, None)
             await conn.aclose()

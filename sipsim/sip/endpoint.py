@@ -182,8 +182,9 @@ class Endpoint:
         responses follow the request's top Via. Without it, the config's transport and port apply."""
         pair = (transport.upper(), port if port is not None else self.config.port)
         self._transports[conn] = pair
-        self._port_of.setdefault(pair[0], pair[1])
-        self._contacts.clear()  # response Contacts depend on the ports per transport
+        if pair[0] not in self._port_of:  # response Contacts depend on the first port per transport
+            self._port_of[pair[0]] = pair[1]
+            self._contacts.clear()
 
     @property
     def pending_transactions(self) -> int:
