@@ -308,6 +308,8 @@ class NodeRuntime:
         self._certificate_ind(conn)
         leaf = tls.record.peer_chain[0] if tls.record.peer_chain else None
         group = f" {tls.record.group}" if tls.record.group else ""
+        if tls.record.resumed:
+            group += " (resumed session)"
         self._event(f"✓ TLS from {who}: {tls.record.version} {tls.record.cipher}{group}, "
                     f"peer CN={leaf.cn if leaf else '?'}"
                     + (f" — [red]{verdict['rejection']}[/]" if "rejection" in verdict else ""), "connection")

@@ -33,6 +33,7 @@ class ConnectionRecord:
     verify_errors: list[dict] = field(default_factory=list)  # {"errnum","depth","text","subject"}
     openssl_errors: list[str] = field(default_factory=list)
     peer_subject_ok: bool | None = None        # peer_check verdict (None = not checked)
+    resumed: bool = False                      # an abbreviated handshake (the peer offered a ticket)
     # the transcript: a TranscriptBuilder naming flights when they are read (see `transcript`),
     # or a plain list once assigned
     _tx: Any = field(default=None, repr=False, compare=False)
@@ -110,4 +111,5 @@ class ConnectionRecord:
             "verify_errors": [dict(v) for v in self.verify_errors],
             "openssl_errors": list(self.openssl_errors),
             "peer_subject_ok": self.peer_subject_ok,
+            "resumed": self.resumed,
         }

@@ -682,6 +682,8 @@ class TLSStream(trio.abc.Stream):
             if _OP_IGNORE_UNEXPECTED_EOF:      # not during the handshake: there EOF is a failure
                 _lib.SSL_set_options(self._ssl, _OP_IGNORE_UNEXPECTED_EOF)
             self._fill_success()
+            if self.record.resumed and self.peer_check is not None and not self._peer_checked:
+                self._check_resumed_peer()
             self._trim()
         except BaseException:
             self._state = _State.BROKEN
@@ -702,6 +704,7 @@ class TLSStream(trio.abc.Stream):
         r.cipher = self._conn.get_cipher_name()
         r.group = _group_name(self._ssl)
         r.peer_chain = self._peer_chain()
+        r.resumed = bool(_lib.SSL_session_reused(self._ssl))
         if self._info is not None and self._info.ecdsa_chain:
             # Two identities (CallManager + CallManager-ECDSA): record the one OpenSSL presented.
             try:
@@ -714,6 +717,26 @@ class TLSStream(trio.abc.Stream):
         if not self.server_side:
             r.ca_names = self._received_ca_names()
         self._sync_record()
+
+    def _check_resumed_peer(self) -> None:
+        """A resumed session (the peer offered a ticket) verifies no certificate, so the verify
+        callback never ran: the profile's check runs here, on the certificate the session carries.
+        A rejection cannot be an alert in the handshake any more; the connection fails with
+        subject_not_allowed and is closed."""
+        chain = self.record.peer_chain
+        if not chain:
+            return
+        self._peer_checked = True
+        try:
+            verdict = self.peer_check(chain[0])
+        except Exception as exc:
+            verdict = f"the X.509 Subject Name check failed with {type(exc).__name__}: {exc}"
+        if verdict:
+            self._peer_check_msg = str(verdict)
+            self.record.peer_subject_ok = False
+            self._state = _State.BROKEN
+            raise self._make_failure(None)
+        self.record.peer_subject_ok = True
 
     def _peer_chain(self) -> list[CertInfo]:
         # DER straight from OpenSSL: CertInfo.from_der parses a certificate once per process

@@ -103,3 +103,59 @@ async def test_s_client_with_a_trusted_but_unlisted_name_is_refused(certs_base, 
     assert [f.reason for f in node.inbound_failures] == ["subject_not_allowed"]
     assert "CUCM7-SUB1.bbbburns.lab" in node.inbound_failures[0].detail
     assert "alert" in proc.stderr.decode(errors="replace").lower()
+
+
+async def _s_client_session(port, files, trust, *args):
+    """One s_client connection (TLS 1.2, stdin closed at once): its report lines (New/Reused)."""
+    import subprocess
+
+    cmd = ["openssl", "s_client", "-connect", f"127.0.0.21:{port}", "-bind", "127.0.0.11:0", "-tls1_2",
+           "-cert", files.cert, "-key", files.key, "-CAfile", trust, "-verify_return_error", *map(str, args)]
+    done = await trio.run_process(cmd, stdin=b"", capture_stdout=True, capture_stderr=True, check=False)
+    return done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
+
+
+async def test_a_client_offering_its_ticket_or_its_session_id_resumes(certs_base, port_offset, tmp_path):
+    # sipsim's own client never resumes, but a node as server lets a peer resume (seed 003's CUCM
+    # sends a New Session Ticket): by ticket, or by session ID (OpenSSL's server session cache)
+    runner = await serve_cucm8(certs_base, port_offset)
+    port = 5061 + port_offset
+    async with trio.open_nursery() as nursery:
+        await runner.start_nodes(nursery, only=["CUCM8-Publisher"])
+        files = runner.ctx.pki.files("CUCM7-PUB.bbbburns.lab")
+        trust = runner.ctx.pki.trust_file("CUCM8-Publisher.bbbburns.lab")
+        ticket, session_id = tmp_path / "ticket.pem", tmp_path / "session-id.pem"
+        first = await _s_client_session(port, files, trust, "-sess_out", ticket)
+        again = await _s_client_session(port, files, trust, "-sess_in", ticket)
+        first_id = await _s_client_session(port, files, trust, "-no_ticket", "-sess_out", session_id)
+        again_id = await _s_client_session(port, files, trust, "-no_ticket", "-sess_in", session_id)
+        nursery.cancel_scope.cancel()
+    assert "New, TLSv1.2" in first and "TLS session ticket:" in first, first
+    assert "Reused, TLSv1.2" in again, again
+    assert "New, TLSv1.2" in first_id and "TLS session ticket:" not in first_id, first_id
+    assert "Reused, TLSv1.2" in again_id, again_id
+
+
+async def test_a_resumed_session_is_judged_by_the_security_profile_too(certs_base, port_offset, tmp_path):
+    # A ticket resumes without a certificate exchange, so no verify callback runs; the profile's
+    # X.509 Subject Name check must still apply (here: close right after the handshake)
+    text = (SCENARIOS / "seed-000-self-signed.toml").read_text().replace(
+        'x509_subject_name = "CUCM7-PUB.bbbburns.lab, CUCM7-SUB1.bbbburns.lab"',
+        'x509_subject_name = "CUCM7-PUB.bbbburns.lab"\nsubject_mismatch = "close"')
+    path = tmp_path / "variant.toml"
+    path.write_text(text.replace('name = "seed-000"', 'name = "seed-000"\ncerts_dir = "certs/seed-000"'))
+    runner = LabRunner(load_scenario(path), port_offset=port_offset, base=certs_base)
+    port = 5061 + port_offset
+    async with trio.open_nursery() as nursery:
+        await runner.start_nodes(nursery, only=["CUCM8-Publisher"])
+        files = runner.ctx.pki.files("CUCM7-SUB1.bbbburns.lab")
+        trust = runner.ctx.pki.trust_file("CUCM8-Publisher.bbbburns.lab")
+        ticket = tmp_path / "ticket.pem"
+        first = await _s_client_session(port, files, trust, "-sess_out", ticket)
+        again = await _s_client_session(port, files, trust, "-sess_in", ticket)
+        await trio.sleep(0.2)
+        nursery.cancel_scope.cancel()
+    assert "New, TLSv1.2" in first and "Reused, TLSv1.2" in again, again
+    views = list(runner.ctx._server_views.values())
+    assert [(v.reason, v.action) for v in views] == [("subject_not_allowed", "close")] * 2
+    assert "CUCM7-SUB1.bbbburns.lab" in views[1].detail
