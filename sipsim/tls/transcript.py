@@ -430,12 +430,20 @@ class TranscriptBuilder:
         return namer
 
 
+def _same_message(queued: str, parsed: str) -> bool:
+    """A name from OpenSSL's callback and one parsed from the wire mean the same message."""
+    return queued == parsed or (parsed == "Hello Retry Request" and queued == "Server Hello")
+
+
 class _Side:
-    __slots__ = ("direction", "total", "queue", "pending", "seen")
+    __slots__ = ("direction", "total", "queue", "pending", "seen", "consumed", "late")
 
     def __init__(self, direction: str):
         self.direction = direction
         self.total = 0
+        self.consumed = 0                   # received: bytes OpenSSL has consumed so far
+        self.late: list[str] = []           # received cleartext messages named from the wire
+                                            # before OpenSSL reported them (their name is dropped)
         self.queue: list[str] = []          # names from OpenSSL's info callback
         self.pending: list[tuple] = []      # (record fact, flight) not yet named
         self.seen: list[str] = []           # every message named so far, in order
@@ -458,8 +466,12 @@ class _Namer:
         for ev in log:
             if ev.__class__ is int:
                 if ev >= 0:
-                    self._resolve(sides[RECEIVED], ev)
+                    s = sides[RECEIVED]
+                    s.consumed = ev
+                    self._resolve(s, ev)
                 elif ev == _HS_DONE:
+                    s = sides[RECEIVED]      # records still waiting for a name are handshake records
+                    self._resolve(s, s.consumed, drain=True)
                     self.handshake_done = True
                 else:                                   # _FINISH
                     for s in sides.values():
@@ -467,7 +479,11 @@ class _Namer:
             elif ev.__class__ is tuple:
                 k = len(ev)
                 if k == 2:
-                    sides[ev[0]].queue.append(ev[1])
+                    s = sides[ev[0]]
+                    if s.late and _same_message(ev[1], s.late[0]):
+                        del s.late[0]        # its record was named from the wire already
+                    else:
+                        s.queue.append(ev[1])
                 elif k == 4:
                     self._wire(*ev)
                 else:
@@ -506,22 +522,37 @@ class _Namer:
         return f
 
     @staticmethod
-    def _align(s: _Side, name: str) -> None:
+    def _align_in(queue: list, name: str) -> bool:
         # A cleartext message was parsed from the wire: drop its callback name (and anything stale
-        # before it) from the queue.
-        queue = s.queue
+        # before it) from the queue; False when OpenSSL has not reported it yet.
         for i, queued in enumerate(queue):
-            if queued == name or (name == "Hello Retry Request" and queued == "Server Hello"):
+            if _same_message(queued, name):
                 del queue[:i + 1]
-                return
+                return True
+        return False
 
-    def _resolve(self, s: _Side, upto: int, final: bool = False) -> None:
+    def _resolve(self, s: _Side, upto: int, final: bool = False, drain: bool = False) -> None:
         pending = s.pending
         k = 0
         while k < len(pending) and pending[k][0][1] <= upto:
             k += 1
         if final:
             k = len(pending)
+        elif not drain and not self.handshake_done and s.direction == RECEIVED:
+            # OpenSSL reports the state of a message it has read when it reads the next message's
+            # header (or turns to writing), so a record consumed at the end of what had arrived may
+            # have no name yet: an encrypted record waits (with those after it) while none is queued
+            queue = list(s.queue)          # what naming the batch would take from the queue
+            for i in range(k):
+                names = pending[i][0][3]
+                if names is not None:
+                    for n in names:
+                        self._align_in(queue, n)
+                elif queue:
+                    del queue[0]
+                else:
+                    k = i
+                    break
         if not k:
             return
         batch = pending[:k]
@@ -532,7 +563,8 @@ class _Namer:
             ctype, _end, encrypted, names = fact
             if names is not None:
                 for n in names:
-                    self._align(s, n)
+                    if not self._align_in(s.queue, n) and s.direction == RECEIVED and len(s.late) < 16:
+                        s.late.append(n)     # OpenSSL reports it when it reads the next header
                 self._emit(s, flight, names, encrypted)
                 continue
             if queue:

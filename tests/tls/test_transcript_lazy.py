@@ -17,7 +17,9 @@ class _NeverPacked(TranscriptBuilder):
 
 
 def _flights(record):
-    return [(f.direction, f.nbytes, list(f.messages), list(f.encrypted_messages), f.encrypted)
+    # a session ticket's length varies by a cipher block between handshakes: compared by name only
+    return [(f.direction, None if "New Session Ticket" in f.messages else f.nbytes, list(f.messages),
+             list(f.encrypted_messages), f.encrypted)
             for f in record.transcript]
 
 
