@@ -63,9 +63,101 @@ def client_main(a) -> int:
     return 0
 
 
-def one_run(certs: Path, version: str, n: int) -> dict:
+def lean_server_main(a) -> int:
+    """A featureless TLS server: the context `sipsim serve` builds, trio's lowlevel socket waits and
+    pyOpenSSL over memory BIOs — no transcript, callbacks, records, SIP or node. Not sipsim: the
+    ceiling of this design (trio + pyOpenSSL) on this machine, printed beside sipsim's figure."""
+    import socket
+
+    import trio
+    from OpenSSL import SSL
+
+    from sipsim.tls.config import TLSConfig
+    from sipsim.tls.context import build_context
+
+    certs = Path(a.certs)
+    ctx = build_context(TLSConfig(cert_file=certs / "CUCM8-Publisher.bbbburns.lab.pem",
+                                  key_file=certs / "CUCM8-Publisher.bbbburns.lab.key",
+                                  trust_files=(certs / "CUCM7-PUB.bbbburns.lab.pem",), min_version="1.2",
+                                  max_version="1.3"), server_side=True)
+
+    async def receive(sock) -> bytes:
+        while True:
+            try:
+                return sock.recv(65536)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(sock)
+
+    def flush(conn, sock) -> None:
+        try:
+            sock.send(conn.bio_read(65536))
+        except SSL.WantReadError:
+            pass
+
+    async def handle(sock) -> None:
+        conn = SSL.Connection(ctx)
+        conn.set_accept_state()
+        try:
+            while True:                      # the handshake
+                try:
+                    conn.do_handshake()
+                    flush(conn, sock)
+                    break
+                except SSL.WantReadError:
+                    flush(conn, sock)
+                data = await receive(sock)
+                if not data:
+                    return
+                conn.bio_write(data)
+            while data := await receive(sock):   # until the peer's close_notify, answered
+                conn.bio_write(data)
+                try:
+                    conn.recv(65536)
+                except SSL.WantReadError:
+                    continue
+                except SSL.ZeroReturnError:
+                    try:
+                        conn.shutdown()
+                    except SSL.Error:
+                        pass
+                    flush(conn, sock)
+                    break
+        except (SSL.Error, OSError):
+            pass
+        finally:
+            trio.lowlevel.notify_closing(sock)
+            sock.close()
+
+    async def serve() -> None:
+        listener = socket.socket()
+        listener.bind((c.SERVER_ADDR, a.port))
+        listener.listen(128)
+        listener.setblocking(False)
+        print("listening on", a.port, flush=True)
+        async with trio.open_nursery() as nursery:
+            while True:
+                await trio.lowlevel.wait_readable(listener)
+                while True:
+                    try:
+                        sock, _ = listener.accept()
+                    except BlockingIOError:
+                        break
+                    sock.setblocking(False)
+                    nursery.start_soon(handle, sock)
+
+    trio.run(serve)
+    return 0
+
+
+def one_run(certs: Path, version: str, n: int, lean: bool = False) -> dict:
     port = c.free_port()
-    server = c.start_server(certs, port, extra=["--tls-min", "1.2", "--tls-max", "1.3"])
+    if lean:
+        server = subprocess.Popen([sys.executable, __file__, "--lean-server", "--certs", str(certs), "--port",
+                                   str(port)], stdout=subprocess.PIPE, text=True, env=c.ENV)
+        c._children.append(server)
+        server.stdout.readline()
+    else:
+        server = c.start_server(certs, port, extra=["--tls-min", "1.2", "--tls-max", "1.3"])
     try:
         time.sleep(0.3)
         cpu0, t0 = c.cpu_seconds(server.pid), time.monotonic()
@@ -144,6 +236,7 @@ def openssl_alone(certs: Path, version: str, n: int = 300) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--lean-server", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--certs")
     ap.add_argument("--port", type=int)
     ap.add_argument("--version", default="1.2")
@@ -153,17 +246,26 @@ def main() -> int:
     a = ap.parse_args()
     if a.client:
         return client_main(a)
-    c.hard_timeout(200)
+    if a.lean_server:
+        return lean_server_main(a)
+    c.hard_timeout(300)
     certs = c.seed_certs()
     out, line = {}, []
     for version in ("1.2", "1.3"):
-        runs = [one_run(certs, version, a.n) for _ in range(a.runs)]
+        runs, lean_runs = [], []
+        for _ in range(a.runs):   # interleaved: both servers see the machine at the same speed
+            runs.append(one_run(certs, version, a.n))
+            lean_runs.append(one_run(certs, version, a.n, lean=True))
         s = c.summarise([r["per_cpu_s"] or 0.0 for r in runs])
+        lean = c.summarise([r["per_cpu_s"] or 0.0 for r in lean_runs])
         alone = openssl_alone(certs, version)
-        out[f"tls{version}"] = {"summary": s, "runs": runs, "openssl_alone_per_cpu_s": round(alone, 1),
+        out[f"tls{version}"] = {"summary": s, "runs": runs, "lean_server": lean, "lean_runs": lean_runs,
+                                "fraction_of_lean_server": round(s["median"] / lean["median"], 3),
+                                "openssl_alone_per_cpu_s": round(alone, 1),
                                 "fraction_of_openssl_alone": round(s["median"] / alone, 3)}
-        line.append(f"TLS {version}: {c.fmt(s, 'handshakes/server-CPU-s')} = {100 * s['median'] / alone:.0f} % of "
-                    f"OpenSSL alone ({alone:.0f}/CPU-s here, now)")
+        line.append(f"TLS {version}: {c.fmt(s, 'handshakes/server-CPU-s')} = {100 * s['median'] / lean['median']:.0f} % "
+                    f"of a featureless trio+pyOpenSSL server ({lean['median']:.0f}) and "
+                    f"{100 * s['median'] / alone:.0f} % of OpenSSL alone ({alone:.0f}/CPU-s here, now)")
     c.write("handshakes", {"metric": "full mutual-TLS handshakes (RSA-2048) per server CPU-second", "target": 600,
                            "n_per_run": a.n, **out})
     print("handshakes: " + "; ".join(line) + f" — {a.n} full handshakes per run; target ≥ 600")
