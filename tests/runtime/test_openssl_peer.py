@@ -84,14 +84,19 @@ async def test_s_client_without_a_certificate_is_refused_in_the_handshake(certs_
     assert "127.0.0.11" in node.inbound_failures[0].detail
 
 
-async def test_s_client_with_a_trusted_but_unlisted_name_is_refused(certs_base, port_offset, tmp_path):
-    # CUCM7-SUB1's certificate is trusted by CUCM8-Publisher; a profile listing only CUCM7-PUB refuses it
+def _pub_only_runner(certs_base, port_offset, tmp_path, profile_extra: str = "") -> LabRunner:
+    """seed-000 with CUCM8's profile for CUCM7 listing only CUCM7-PUB (plus ``profile_extra`` lines)."""
     text = (SCENARIOS / "seed-000-self-signed.toml").read_text().replace(
         'x509_subject_name = "CUCM7-PUB.bbbburns.lab, CUCM7-SUB1.bbbburns.lab"',
-        'x509_subject_name = "CUCM7-PUB.bbbburns.lab"')
+        'x509_subject_name = "CUCM7-PUB.bbbburns.lab"' + profile_extra)
     path = tmp_path / "variant.toml"
     path.write_text(text.replace('name = "seed-000"', 'name = "seed-000"\ncerts_dir = "certs/seed-000"'))
-    runner = LabRunner(load_scenario(path), port_offset=port_offset, base=certs_base)
+    return LabRunner(load_scenario(path), port_offset=port_offset, base=certs_base)
+
+
+async def test_s_client_with_a_trusted_but_unlisted_name_is_refused(certs_base, port_offset, tmp_path):
+    # CUCM7-SUB1's certificate is trusted by CUCM8-Publisher; a profile listing only CUCM7-PUB refuses it
+    runner = _pub_only_runner(certs_base, port_offset, tmp_path)
     async with trio.open_nursery() as nursery:
         await runner.start_nodes(nursery, only=["CUCM8-Publisher"])
         files = runner.ctx.pki.files("CUCM7-SUB1.bbbburns.lab")
@@ -139,12 +144,7 @@ async def test_a_client_offering_its_ticket_or_its_session_id_resumes(certs_base
 async def test_a_resumed_session_is_judged_by_the_security_profile_too(certs_base, port_offset, tmp_path):
     # A ticket resumes without a certificate exchange, so no verify callback runs; the profile's
     # X.509 Subject Name check must still apply (here: close right after the handshake)
-    text = (SCENARIOS / "seed-000-self-signed.toml").read_text().replace(
-        'x509_subject_name = "CUCM7-PUB.bbbburns.lab, CUCM7-SUB1.bbbburns.lab"',
-        'x509_subject_name = "CUCM7-PUB.bbbburns.lab"\nsubject_mismatch = "close"')
-    path = tmp_path / "variant.toml"
-    path.write_text(text.replace('name = "seed-000"', 'name = "seed-000"\ncerts_dir = "certs/seed-000"'))
-    runner = LabRunner(load_scenario(path), port_offset=port_offset, base=certs_base)
+    runner = _pub_only_runner(certs_base, port_offset, tmp_path, '\nsubject_mismatch = "close"')
     port = 5061 + port_offset
     async with trio.open_nursery() as nursery:
         await runner.start_nodes(nursery, only=["CUCM8-Publisher"])
