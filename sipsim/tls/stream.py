@@ -225,8 +225,11 @@ def _raise_stream_error(exc: OSError):
 
 
 def _clock_since(t0: float) -> Callable[[], float]:
+    # the run's clock object itself (trio.current_time is three calls deep); MockClock in tests
+    now = trio.lowlevel.current_clock().current_time
+
     def clock() -> float:
-        return (trio.current_time() - t0) * 1000.0
+        return (now() - t0) * 1000.0
     return clock
 
 
@@ -362,8 +365,13 @@ class TLSStream(trio.abc.Stream):
     def _on_info(self, ssl, where: int, ret: int) -> None:
         try:
             if where & _CB_LOOP:
-                state = _state_string(_lib.SSL_state_string_long(ssl))
-                self._tx.on_state(state)
+                # OpenSSL's state strings are static: their address names the state (no decoding,
+                # no name lookup but the first time; see TranscriptBuilder.on_state_key)
+                ptr = _lib.SSL_state_string_long(ssl)      # a cdata pointer: hashed by address
+                state = _STATE_STRINGS.get(ptr)
+                if state is None:
+                    state = _state_string(ptr)
+                self._tx.on_state_key(ptr, state)
                 if state == _READ_TICKET_STATE and self._handshake_done:
                     self._tickets_received += 1
             elif where & _CB_ALERT:

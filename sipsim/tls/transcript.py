@@ -217,6 +217,9 @@ _HEARTBEAT_NAMES = ("Heartbeat",)
 _ALERT_NAMES = ("Alert",)
 _MAX_LOG = 256             # replay the log into flights past this many entries
 _STATE_CACHE: dict[str, tuple[str, str] | None] = {}
+#: state key (a state string, or the address of OpenSSL's static string for it) → what to queue
+_KEY_CACHE: dict = {}
+_UNKNOWN = object()
 
 
 def _queued_name(state: str) -> tuple[str, str] | None:
@@ -329,11 +332,19 @@ class TranscriptBuilder:
         self._fresh_call = True
 
     def on_state(self, state: str) -> None:
+        self.on_state_key(state, state)
+
+    def on_state_key(self, key, state: str) -> None:
+        """``state`` with a key that identifies it (the stream passes the static string's address)."""
         fresh, self._fresh_call = self._fresh_call, False
-        if fresh and state == self._last_state:
+        if fresh and key == self._last_state:
             return
-        self._last_state = state
-        msg = _queued_name(state)
+        self._last_state = key
+        msg = _KEY_CACHE.get(key, _UNKNOWN)
+        if msg is _UNKNOWN:
+            msg = _queued_name(state)
+            if len(_KEY_CACHE) < 4096:
+                _KEY_CACHE[key] = msg
         if msg is not None:
             self._log.append(msg)
 
