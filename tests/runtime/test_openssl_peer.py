@@ -125,8 +125,10 @@ async def test_a_client_offering_its_ticket_or_its_session_id_resumes(certs_base
     # sends a New Session Ticket): by ticket, or by session ID (OpenSSL's server session cache)
     runner = await serve_cucm8(certs_base, port_offset)
     port = 5061 + port_offset
+    events = []
     async with trio.open_nursery() as nursery:
         await runner.start_nodes(nursery, only=["CUCM8-Publisher"])
+        runner.nodes["CUCM8-Publisher"].on_event = lambda text, kind: events.append(text)
         files = runner.ctx.pki.files("CUCM7-PUB.bbbburns.lab")
         trust = runner.ctx.pki.trust_file("CUCM8-Publisher.bbbburns.lab")
         ticket, session_id = tmp_path / "ticket.pem", tmp_path / "session-id.pem"
@@ -139,6 +141,9 @@ async def test_a_client_offering_its_ticket_or_its_session_id_resumes(certs_base
     assert "Reused, TLSv1.2" in again, again
     assert "New, TLSv1.2" in first_id and "TLS session ticket:" not in first_id, first_id
     assert "Reused, TLSv1.2" in again_id, again_id
+    # the node's line for each connection (serve prints it) says which ones resumed
+    tls_lines = [e for e in events if "✓ TLS from" in e]
+    assert ["(resumed session)" in e for e in tls_lines] == [False, True, False, True], tls_lines
 
 
 async def test_a_resumed_session_is_judged_by_the_security_profile_too(certs_base, port_offset, tmp_path):
