@@ -33,7 +33,7 @@ class ConnectionRecord:
     verify_errors: list[dict] = field(default_factory=list)  # {"errnum","depth","text","subject"}
     openssl_errors: list[str] = field(default_factory=list)
     peer_subject_ok: bool | None = None        # peer_check verdict (None = not checked)
-    resumed: bool = False                      # an abbreviated handshake (the peer offered a ticket)
+    resumed: bool = False                      # abbreviated handshake: the peer offered a ticket/session ID
     # the transcript: a TranscriptBuilder naming flights when they are read (see `transcript`),
     # or a plain list once assigned
     _tx: Any = field(default=None, repr=False, compare=False)

@@ -727,8 +727,8 @@ class TLSStream(trio.abc.Stream):
         self._sync_record()
 
     def _check_resumed_peer(self) -> None:
-        """A resumed session (the peer offered a ticket) verifies no certificate, so the verify
-        callback never ran: the profile's check runs here, on the certificate the session carries.
+        """A resumed session (the peer offered its ticket or session ID) verifies no certificate, so
+        the verify callback never ran: the profile's check runs here, on the session's certificate.
         A rejection cannot be an alert in the handshake any more; the connection fails with
         subject_not_allowed and is closed."""
         chain = self.record.peer_chain
