@@ -9,80 +9,14 @@ import pytest
 
 from tests.cli.test_run_cli import sipsim
 from tests.conftest import ROOT
+from tests.labs import CALLS_EACH_WAY, two_clusters
 
 PY = [sys.executable, "-m", "sipsim"]
 
-LAB = """
-[lab]
-name = "{name}"
-
-[[cluster]]
-name = "A"
-domain = "a.lab"
-
-  [[cluster.node]]
-  name = "CUCM-A"
-  address = "127.0.0.211"
-  {a_tls}
-
-  [[cluster.security_profile]]
-  name = "To B"
-  x509_subject_name = "CUCM-B.b.lab"
-
-  [[cluster.trunk]]
-  name = "To-B"
-  security_profile = "To B"
-  destinations = ["CUCM-B.b.lab:5061"]
-
-  [[cluster.route_pattern]]
-  pattern = "2XXX"
-  trunk = "To-B"
-
-  [[cluster.phone]]
-  dn = "1000"
-  node = "CUCM-A"
-
-[[cluster]]
-name = "B"
-domain = "b.lab"
-
-  [[cluster.node]]
-  name = "CUCM-B"
-  address = "127.0.0.212"
-  {b_tls}
-
-  [[cluster.security_profile]]
-  name = "To A"
-  x509_subject_name = "CUCM-A.a.lab"
-
-  [[cluster.trunk]]
-  name = "To-A"
-  security_profile = "To A"
-  destinations = ["CUCM-A.a.lab:5061"]
-
-  [[cluster.route_pattern]]
-  pattern = "1XXX"
-  trunk = "To-A"
-
-  [[cluster.phone]]
-  dn = "2000"
-  node = "CUCM-B"
-
-[[call]]
-from = "1000"
-to = "2000"
-
-[[call]]
-from = "2000"
-to = "1000"
-"""
-
-
 def lab(tmp_path, name, a_groups=None, b_groups=None):
     tls = lambda g: f'tls = {{ groups = "{g}" }}' if g is not None else ""  # noqa: E731
-    path = tmp_path / f"{name}.toml"
-    path.write_text(LAB.format(name=name, a_tls=tls(a_groups), b_tls=tls(b_groups)))
-    return path
+    return two_clusters(tmp_path, name, a_address="127.0.0.211", b_address="127.0.0.212", a_node=tls(a_groups),
+                        b_node=tls(b_groups), **CALLS_EACH_WAY)
 
 
 def run(path, tmp_path, port_offset):

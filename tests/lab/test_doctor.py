@@ -1,7 +1,6 @@
 """`sipsim.lab.doctor`: every planted problem is found, with its text; the seed labs have none."""
 
 import tomllib
-from pathlib import Path
 
 import pytest
 from OpenSSL import SSL
@@ -11,6 +10,7 @@ from sipsim.lab.loader import load_scenario
 from sipsim.runtime.context import LabContext, prepare_pki
 from sipsim.tls import build_context
 from tests.conftest import SCENARIOS
+from tests.labs import two_clusters
 
 
 def doctor(path, certs_base, at=None):
@@ -112,58 +112,7 @@ def test_seed_003_has_only_legacy_warnings(certs_base):
 
 # --- variants written here ----------------------------------------------------------------------
 
-LAB = """
-[lab]
-name = "{name}"
-
-[[cluster]]
-name = "A"
-domain = "a.lab"
-
-  [[cluster.node]]
-  name = "CUCM-A"
-  address = "127.0.0.201"
-  {a_node}
-
-  [[cluster.security_profile]]
-  name = "To B"
-  x509_subject_name = "{a_list}"
-  {a_profile}
-
-  [[cluster.trunk]]
-  name = "To-B"
-  security_profile = "To B"
-  destinations = ["{a_dest}"]
-  {a_trunk}
-
-[[cluster]]
-name = "B"
-domain = "b.lab"
-
-  [[cluster.node]]
-  name = "CUCM-B"
-  address = "127.0.0.202"
-  {b_node}
-
-  [[cluster.security_profile]]
-  name = "To A"
-  x509_subject_name = "CUCM-A.a.lab"
-  {b_profile}
-
-  [[cluster.trunk]]
-  name = "To-A"
-  security_profile = "To A"
-  destinations = ["CUCM-A.a.lab:5061"]
-"""
-
-
-def variant(tmp_path, name, **fields) -> Path:
-    values = dict(name=name, a_node="", a_list="CUCM-B.b.lab", a_profile="", a_dest="CUCM-B.b.lab:5061",
-                  a_trunk="", b_node="", b_profile="")
-    values.update(fields)
-    path = tmp_path / f"{name}.toml"
-    path.write_text(LAB.format(**values))
-    return path
+variant = two_clusters  # tests/labs.py: the tests below vary one field of it
 
 
 def test_the_base_variant_is_clean(tmp_path, certs_base):
