@@ -191,7 +191,7 @@ class SipConnection:
     def abort(self) -> None:
         """Close now, without flushing (the runtime's finally closes the stream)."""
         self.closed = True
-        self._end_queue()
+        self._end_queue(start_writer=False)
         self._cancel_tasks()
 
     def _cancel_tasks(self) -> None:
@@ -229,8 +229,8 @@ class SipConnection:
                 self._nursery = nursery
                 if self.closed:
                     scope.cancel()
-                if self._out or self._ended:  # transmitted (or closed) before run() started
-                    self._wake_writer()
+                elif self._out or self._backlogged or self._ended:
+                    self._wake_writer()  # transmitted (or close_after_flush) before run() started
                 await self.reader(deliver)
             self._scope = None
             done = self._writer_done
@@ -255,9 +255,13 @@ class SipConnection:
                 self._scope.cancel()
             self._writer_done.set()
 
-    def _end_queue(self) -> None:
+    def _end_queue(self, start_writer: bool = True) -> None:
+        """No more sends. The writer (if any) sends what is queued, then ends; ``start_writer``:
+        start one for that when none runs yet (a graceful close; an abort or aclose drops the queue,
+        so it starts no task only to cancel it)."""
         self._ended = True
-        self._wake_writer()
+        if start_writer or self._writer_task is not None:
+            self._wake_writer()
 
     async def writer(self) -> None:
         """Write everything queued, joining what is already waiting into one send."""
@@ -338,7 +342,7 @@ class SipConnection:
 
     async def aclose(self) -> None:
         self.closed = True
-        self._end_queue()
+        self._end_queue(start_writer=False)
         self._cancel_tasks()
         stream = self.stream
         bounded = getattr(stream, "aclose_bounded", None)  # TLSStream: a scope only if it must wait

@@ -589,7 +589,8 @@ class TLSStream(trio.abc.Stream):
                     if await self._transport_send(to_send):
                         yielded = True
                 except BaseException:
-                    self._state = _State.BROKEN
+                    if self._state is _State.OK:   # (not a stream closed while we waited)
+                        self._state = _State.BROKEN
                     raise
                 finally:
                     lock.release()
@@ -616,7 +617,10 @@ class TLSStream(trio.abc.Stream):
                                 yielded = True
                                 data = await self.transport_stream.receive_some(RECEIVE_SIZE)
                         except BaseException:
-                            self._state = _State.BROKEN
+                            # (a stream closed while we waited stays closed: the reader of a
+                            # connection being closed is cancelled here after aclose() sent close_notify)
+                            if self._state is _State.OK:
+                                self._state = _State.BROKEN
                             raise
                         if not data:
                             self._eof = True

@@ -76,3 +76,35 @@ async def test_without_a_nursery_run_opens_its_own(autojump_clock):
         assert stream.sent == [b"OPTIONS sip:127.0.0.11 SIP/2.0\r\n\r\n"]
         await conn.aclose()
     assert conn.closed
+
+
+async def test_closing_an_idle_connection_starts_no_writer(autojump_clock):
+    """A call over a connection of its own: the caller closes it once the call is over, with nothing
+    queued. The close cancels the reader and returns; no writer task is started only to be cancelled."""
+    stream = SlowStream()
+    conn = SipConnection(stream, "outbound", ("127.0.0.11", 40000), ("127.0.0.21", 5061))
+    tasks_seen = []
+    async with trio.open_nursery() as node_nursery:
+        async def run():
+            await conn.run(lambda c, data: None, node_nursery)
+            tasks_seen.append(len(node_nursery.child_tasks))
+
+        node_nursery.start_soon(run)
+        await trio.testing.wait_all_tasks_blocked()
+        await conn.aclose()
+        assert len(node_nursery.child_tasks) == 1   # run() only: the close started no writer
+    assert tasks_seen == [1]
+    assert stream.closed.is_set() and conn.closed
+
+
+async def test_abort_before_run_starts_no_writer_and_run_ends_at_once(autojump_clock):
+    stream = SlowStream()
+    conn = SipConnection(stream, "outbound", ("127.0.0.11", 40000), ("127.0.0.21", 5061))
+    conn.transmit(b"INVITE sip:8511001@127.0.0.21 SIP/2.0\r\n\r\n")   # queued: run() has not started
+    conn.abort()
+    ended = []
+    async with trio.open_nursery() as node_nursery:
+        node_nursery.start_soon(conn.run, lambda c, data: ended.append(data), node_nursery)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(node_nursery.child_tasks) == 0   # run() returned; no writer was started
+    assert ended == [b""] and stream.sent == []

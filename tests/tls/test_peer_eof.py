@@ -11,6 +11,7 @@ import signal
 
 import pytest
 import trio
+import trio.testing
 
 import sipsim.tls.stream as tls_stream
 from sipsim.tls import TLSStream, build_context
@@ -184,3 +185,33 @@ async def test_s_server_killed_after_exchange(lab, flag, version):
     assert r.version == version
     _assert_clean(r, close_notify_received=False)
     assert transcript(r)[-1] == ("sent", ["Alert (Level: Warning, Description: Close Notify)"])
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_closing_while_a_receive_waits_leaves_the_stream_closed_not_broken(lab, version):
+    """A caller hangs up and closes its connection while the connection's reader waits for bytes:
+    close_notify leaves, the waiting receive ends, and the stream is *closed* (a later use says
+    so: ClosedResourceError), not broken — and a second close is a no-op."""
+    kw = dict(min_version=version, max_version=version)
+    p = await handshake(cfg_for(lab.a, trust=[lab.b.trust], **kw), cfg_for(lab.b, trust=[lab.a.trust], **kw), tcp=True)
+    await _exchange(p)
+    client = p.client.stream
+    ended = []
+
+    async def reader():
+        try:
+            await client.receive_some()
+        except (trio.ClosedResourceError, trio.BrokenResourceError) as e:
+            ended.append(type(e))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader)
+        await trio.testing.wait_all_tasks_blocked()
+        await client.aclose_bounded(1.0)
+    assert ended == [trio.ClosedResourceError]
+    assert client.record.close_notify_sent
+    with pytest.raises(trio.ClosedResourceError):
+        await client.receive_some()
+    await client.aclose_bounded(1.0)            # a second close: nothing to do
+    assert await p.server.stream.receive_some() == b""   # the server read our close_notify
+    await p.server.stream.aclose()
