@@ -520,10 +520,13 @@ class TLSStream(trio.abc.Stream):
             waited = True
             await _wait_writable(sock)
 
-    async def _sock_receive(self) -> bytes:
+    async def _sock_receive(self, wait_first: bool = False) -> bytes:
         """trio's SocketStream.receive_some on the socket itself: recv() at once when bytes are
-        there, a wait for readability otherwise."""
+        there, a wait for readability otherwise (``wait_first``: the caller's recv() just found
+        none — no second try before the wait)."""
         sock = self._sock
+        if wait_first:
+            await _wait_readable(sock)
         while True:
             try:
                 return sock.recv(RECEIVE_SIZE)
@@ -596,51 +599,58 @@ class TLSStream(trio.abc.Stream):
                     lock.release()
             if finished:
                 break
-            if want_read:
-                lock = self._inner_recv_lock
-                if lock.locked:
-                    yielded = True
-                await lock.acquire()
-                try:
-                    if recv_count == self._recv_count:
-                        try:
-                            sock = self._sock
-                            if sock is not None:
-                                try:            # the bytes may be there already: no wait, no pass
-                                    data = sock.recv(RECEIVE_SIZE)
-                                except BlockingIOError:
-                                    yielded = True
-                                    data = await self._sock_receive()
-                                except OSError as exc:
-                                    _raise_stream_error(exc)
-                            else:
-                                yielded = True
-                                data = await self.transport_stream.receive_some(RECEIVE_SIZE)
-                        except BaseException:
-                            # (a stream closed while we waited stays closed: the reader of a
-                            # connection being closed is cancelled here after aclose() sent close_notify)
-                            if self._state is _State.OK:
-                                self._state = _State.BROKEN
-                            raise
-                        if not data:
-                            self._eof = True
-                            self._conn.bio_shutdown()
-                        else:
-                            data = bytes(data)
-                            if self.wire_tap is not None:
-                                self.wire_tap(RECEIVED, data, time.time())
-                            tx.on_wire(RECEIVED, data)
-                            into = self._conn._into_ssl      # pyOpenSSL's bio_write, unwrapped
-                            written = _lib.BIO_write(into, data, len(data))
-                            if written <= 0:
-                                self._conn._handle_bio_errors(into, written)
-                            self._received_total += len(data)
-                        self._recv_count += 1
-                finally:
-                    lock.release()
+            if want_read and await self._receive_once(recv_count):
+                yielded = True
         if not yielded:
             await trio.lowlevel.cancel_shielded_checkpoint()
         return ret
+
+    async def _receive_once(self, recv_count: int) -> bool:
+        """One receive into OpenSSL's input BIO — unless another task received since ``recv_count``
+        (OpenSSL then has new input already). True when the task waited (a scheduler pass)."""
+        yielded = False
+        lock = self._inner_recv_lock
+        if lock.locked:
+            yielded = True
+        await lock.acquire()
+        try:
+            if recv_count == self._recv_count:
+                try:
+                    sock = self._sock
+                    if sock is not None:
+                        try:            # the bytes may be there already: no wait, no pass
+                            data = sock.recv(RECEIVE_SIZE)
+                        except BlockingIOError:
+                            yielded = True
+                            data = await self._sock_receive(wait_first=True)
+                        except OSError as exc:
+                            _raise_stream_error(exc)
+                    else:
+                        yielded = True
+                        data = await self.transport_stream.receive_some(RECEIVE_SIZE)
+                except BaseException:
+                    # (a stream closed while we waited stays closed: the reader of a
+                    # connection being closed is cancelled here after aclose() sent close_notify)
+                    if self._state is _State.OK:
+                        self._state = _State.BROKEN
+                    raise
+                if not data:
+                    self._eof = True
+                    self._conn.bio_shutdown()
+                else:
+                    data = bytes(data)
+                    if self.wire_tap is not None:
+                        self.wire_tap(RECEIVED, data, time.time())
+                    self._tx.on_wire(RECEIVED, data)
+                    into = self._conn._into_ssl      # pyOpenSSL's bio_write, unwrapped
+                    written = _lib.BIO_write(into, data, len(data))
+                    if written <= 0:
+                        self._conn._handle_bio_errors(into, written)
+                    self._received_total += len(data)
+                self._recv_count += 1
+        finally:
+            lock.release()
+        return yielded
 
     async def _send_best_effort(self, data: bytes) -> None:
         with trio.move_on_after(2.0):
@@ -678,6 +688,10 @@ class TLSStream(trio.abc.Stream):
                 # handshake's Python time in bench/handshakes.py)
                 scope = trio.CancelScope(deadline=self._hs_start + self.handshake_timeout)
                 with scope:
+                    if self.server_side and not self._recv_count:
+                        # a server has nothing to say before the ClientHello: receive first
+                        # (not an OpenSSL call that can only answer "want read")
+                        await self._receive_once(0)
                     await self._retry(self._ssl_do_handshake)
                 if scope.cancelled_caught:
                     self._state = _State.BROKEN
