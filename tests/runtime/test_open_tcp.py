@@ -58,3 +58,24 @@ async def test_a_local_address_of_the_other_family_is_the_same_error_as_trios():
         await trio.open_tcp_stream("127.0.0.21", port, local_address="::1")
     assert str(ours.value) == str(trios.value)
     assert not _refused(ours.value)
+
+
+async def test_ipv6_loopback():
+    listener = socket.socket(socket.AF_INET6)
+    try:
+        listener.bind(("::1", 0))
+    except OSError:
+        listener.close()
+        pytest.skip("no IPv6 loopback on this machine")
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    try:
+        stream = await _open_tcp("::1", port, "::1")
+        peer, _ = listener.accept()
+        try:
+            assert stream.socket.getpeername()[:2] == ("::1", port)
+        finally:
+            peer.close()
+            await stream.aclose()
+    finally:
+        listener.close()
