@@ -6,8 +6,8 @@ from __future__ import annotations
 import errno
 import logging
 import math
+import os
 import socket as _stdlib_socket
-from os import strerror as _os_strerror
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -712,7 +712,7 @@ async def _open_tcp(address: str, port: int, local_address: str | None) -> trio.
                 await trio.lowlevel.wait_writable(sock)
                 err = sock.getsockopt(_stdlib_socket.SOL_SOCKET, _stdlib_socket.SO_ERROR)
             if err:
-                raise OSError(err, f"Error connecting to {sockaddr!r}: {_os_strerror(err)}")
+                raise OSError(err, f"Error connecting to {sockaddr!r}: {os.strerror(err)}")
         except OSError as exc:
             host = f"[{address}]" if ":" in address else address
             msg = f"all attempts to connect to {host}:{port} failed"

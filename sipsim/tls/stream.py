@@ -520,13 +520,11 @@ class TLSStream(trio.abc.Stream):
             waited = True
             await _wait_writable(sock)
 
-    async def _sock_receive(self, wait_first: bool = False) -> bytes:
-        """trio's SocketStream.receive_some on the socket itself: recv() at once when bytes are
-        there, a wait for readability otherwise (``wait_first``: the caller's recv() just found
-        none — no second try before the wait)."""
+    async def _sock_receive_after_wait(self) -> bytes:
+        """trio's SocketStream.receive_some on the socket itself, after the caller's recv() found
+        nothing: a wait for readability, then recv() (again after a spurious wake-up)."""
         sock = self._sock
-        if wait_first:
-            await _wait_readable(sock)
+        await _wait_readable(sock)
         while True:
             try:
                 return sock.recv(RECEIVE_SIZE)
@@ -622,7 +620,7 @@ class TLSStream(trio.abc.Stream):
                             data = sock.recv(RECEIVE_SIZE)
                         except BlockingIOError:
                             yielded = True
-                            data = await self._sock_receive(wait_first=True)
+                            data = await self._sock_receive_after_wait()
                         except OSError as exc:
                             _raise_stream_error(exc)
                     else:
