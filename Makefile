@@ -1,5 +1,16 @@
 # sipsim — two commands on a fresh clone: `make demo` and `make test`.
-PY ?= python3
+# The interpreter that makes .venv: the first of /usr/bin/python3 and python3 that is 3.11 or newer
+# and has venv. A distribution's CPython is built with PGO and LTO; a version manager's default build
+# (pyenv's, without --enable-optimizations) runs sipsim 15-35 % slower (docs/performance.md, round 8).
+# Override with `make PY=/path/to/python3`.
+ifeq ($(origin PY),undefined)
+PY := $(shell for p in /usr/bin/python3 python3; do \
+	  $$p -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
+	  && { echo $$p; break; }; done)
+endif
+ifeq ($(strip $(PY)),)
+PY := python3
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 SCENARIO ?= scenarios/seed-000-self-signed.toml
@@ -7,7 +18,7 @@ SCENARIO ?= scenarios/seed-000-self-signed.toml
 .PHONY: demo test install certs bench clean
 
 $(VENV)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	test -x $(BIN)/python || { echo "making $(VENV) with $(PY) ($$($(PY) -V 2>&1))"; $(PY) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e .
 	touch $@
@@ -28,7 +39,8 @@ test: $(VENV)/.test-extras
 	$(BIN)/python -m pytest
 
 bench: install
-	@for b in bench/*.py; do [ -f "$$b" ] && $(BIN)/python $$b || true; done
+	@$(BIN)/python bench/_common.py
+	@for b in bench/[!_]*.py; do [ -f "$$b" ] && $(BIN)/python $$b || true; done
 
 clean:
 	rm -rf out .pytest_cache certs/seed-* certs/one-in-* certs/tls* certs/mismatch-*

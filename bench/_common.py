@@ -143,10 +143,29 @@ def git_rev() -> str:
         return "?"
 
 
+def interpreter() -> dict:
+    """The Python that runs sipsim here (figures depend on its build: docs/performance.md, round 8).
+    ``libpython`` is "shared" when the interpreter loads libpython*.so (pyenv's default build, a
+    version manager's, some distributions') and "linked in" for a static binary (Debian's python3)."""
+    try:
+        with open("/proc/self/maps") as f:
+            shared = "libpython" in f.read()
+        libpython = "shared" if shared else "linked in"
+    except OSError:
+        libpython = "?"
+    return {"executable": os.path.realpath(sys.executable), "version": sys.version.split()[0],
+            "libpython": libpython}
+
+
+def interpreter_line() -> str:
+    i = interpreter()
+    return f"python: {i['version']} {i['executable']} (libpython {i['libpython']})"
+
+
 def write(name: str, data: dict) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     data = {"benchmark": name, "git": git_rev(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "cpus": os.cpu_count(), **data}
+            "cpus": os.cpu_count(), "python": interpreter(), **data}
     path = OUT / f"{name}.json"
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
@@ -199,3 +218,7 @@ def call_rate_runs(doc: str, count: int, concurrency: int, extra: list[str]) -> 
     return a, {"count": a.count, "concurrency": a.concurrency, "summary": summarise([r["calls_per_s"] for r in runs]),
                "runs": runs, "all_runs_zero_failures": len(ok) == len(runs), "server_calls_per_cpu_s": capacity,
                "failures": failures}
+
+
+if __name__ == "__main__":  # `make bench` prints this first
+    print(interpreter_line())
