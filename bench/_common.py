@@ -153,13 +153,21 @@ def interpreter() -> dict:
         libpython = "shared" if shared else "linked in"
     except OSError:
         libpython = "?"
+    import sysconfig
+
+    optimized = "--enable-optimizations" in (sysconfig.get_config_var("CONFIG_ARGS") or "")
     return {"executable": os.path.realpath(sys.executable), "version": sys.version.split()[0],
-            "libpython": libpython}
+            "libpython": libpython, "configured_with_optimizations": optimized}
 
 
 def interpreter_line() -> str:
     i = interpreter()
-    return f"python: {i['version']} {i['executable']} (libpython {i['libpython']})"
+    line = f"python: {i['version']} {i['executable']} (libpython {i['libpython']})"
+    if i["libpython"] == "shared" and not i["configured_with_optimizations"]:
+        # pyenv's default build; a distribution's static python3 does not list its PGO in CONFIG_ARGS
+        line += (" — configured without --enable-optimizations: expect ~20 % lower call rates than on an "
+                 "optimised build (docs/performance.md, round 8)")
+    return line
 
 
 def write(name: str, data: dict) -> Path:
