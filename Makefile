@@ -1,10 +1,11 @@
 # sipsim — two commands on a fresh clone: `make demo` and `make test`.
-# The interpreter that makes .venv: the first of /usr/bin/python3 and python3 that is 3.11 or newer
-# and has venv. A distribution's CPython is built with PGO and LTO; a version manager's default build
-# (pyenv's, without --enable-optimizations) runs sipsim 15-35 % slower (docs/performance.md, round 8).
-# Override with `make PY=/path/to/python3`.
+# The interpreter that makes .venv: the first of PY_CANDIDATES that is Python 3.11 or newer and has
+# venv (else python3). A distribution's CPython is built with PGO and LTO; a version manager's
+# default build (pyenv's, without --enable-optimizations) gives ~20 % lower call rates
+# (docs/performance.md, round 8). `make which-python` shows the choice; `make PY=...` overrides it.
+PY_CANDIDATES ?= /usr/bin/python3 python3
 ifeq ($(origin PY),undefined)
-PY := $(shell for p in /usr/bin/python3 python3; do \
+PY := $(shell for p in $(PY_CANDIDATES); do \
 	  $$p -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
 	  && { echo $$p; break; }; done)
 endif
@@ -15,7 +16,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SCENARIO ?= scenarios/seed-000-self-signed.toml
 
-.PHONY: demo test install certs bench clean
+.PHONY: demo test install certs bench clean which-python
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || { echo "making $(VENV) with $(PY) ($$($(PY) -V 2>&1))"; $(PY) -m venv $(VENV); }
@@ -37,6 +38,10 @@ demo: install
 ## make test: install the test extras and run the whole suite
 test: $(VENV)/.test-extras
 	$(BIN)/python -m pytest
+
+## make which-python: the interpreter that makes .venv (PY, or the first fit of PY_CANDIDATES)
+which-python:
+	@echo $(PY)
 
 bench: install
 	@$(BIN)/python bench/_common.py
