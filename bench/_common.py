@@ -15,6 +15,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -153,8 +154,6 @@ def interpreter() -> dict:
         libpython = "shared" if shared else "linked in"
     except OSError:
         libpython = "?"
-    import sysconfig
-
     optimized = "--enable-optimizations" in (sysconfig.get_config_var("CONFIG_ARGS") or "")
     return {"executable": os.path.realpath(sys.executable), "version": sys.version.split()[0],
             "libpython": libpython, "configured_with_optimizations": optimized}
