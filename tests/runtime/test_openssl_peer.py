@@ -22,12 +22,12 @@ class Result:
         self.stdout, self.stderr = stdout, stderr
 
 
-async def s_client(port, *args, stdin=OPTIONS, wait=1.5):
+async def s_client(port, *args, stdin=OPTIONS, wait=1.5, quiet=True):
     """Run s_client, send ``stdin``, collect what it prints for ``wait`` seconds, then stop it."""
     import subprocess
 
     cmd = ["openssl", "s_client", "-connect", f"127.0.0.21:{port}", "-bind", "127.0.0.11:0",
-           "-ign_eof", "-quiet", "-verify_return_error", *map(str, args)]
+           "-ign_eof", *(["-quiet"] if quiet else []), "-verify_return_error", *map(str, args)]
     proc = await trio.lowlevel.open_process(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                             stderr=subprocess.PIPE)
     out, err = bytearray(), bytearray()
@@ -110,14 +110,20 @@ async def test_s_client_with_a_trusted_but_unlisted_name_is_refused(certs_base, 
     assert "alert" in proc.stderr.decode(errors="replace").lower()
 
 
-async def _s_client_session(port, files, trust, *args):
-    """One s_client connection (TLS 1.2, stdin closed at once): its report lines (New/Reused)."""
+async def _s_client_session(port, files, trust, *args, version="1.2"):
+    """One s_client connection (stdin closed at once): what it prints (New/Reused, the ticket).
+    Under TLS 1.3 the tickets come after the handshake: s_client then stays (-ign_eof) 1 s to
+    read them, and is stopped."""
     import subprocess
 
-    cmd = ["openssl", "s_client", "-connect", f"127.0.0.21:{port}", "-bind", "127.0.0.11:0", "-tls1_2",
+    flag = {"1.2": "-tls1_2", "1.3": "-tls1_3"}[version]
+    cmd = ["openssl", "s_client", "-connect", f"127.0.0.21:{port}", "-bind", "127.0.0.11:0", flag,
            "-cert", files.cert, "-key", files.key, "-CAfile", trust, "-verify_return_error", *map(str, args)]
-    done = await trio.run_process(cmd, stdin=b"", capture_stdout=True, capture_stderr=True, check=False)
-    return done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
+    if version == "1.2":
+        done = await trio.run_process(cmd, stdin=b"", capture_stdout=True, capture_stderr=True, check=False)
+        return done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
+    proc = await s_client(port, *cmd[6:], stdin=b"", wait=1.0, quiet=False)
+    return proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
 
 
 async def test_a_client_offering_its_ticket_or_its_session_id_resumes(certs_base, port_offset, tmp_path):
@@ -144,6 +150,36 @@ async def test_a_client_offering_its_ticket_or_its_session_id_resumes(certs_base
     # the node's line for each connection (serve prints it) says which ones resumed
     tls_lines = [e for e in events if "✓ TLS from" in e]
     assert ["(resumed session)" in e for e in tls_lines] == [False, True, False, True], tls_lines
+
+
+async def test_a_tls13_client_resumes_with_a_ticket_that_names_the_session(certs_base, port_offset, tmp_path):
+    # Under TLS 1.3 a node's tickets are stateful: the session stays in the node's session cache
+    # and the ticket only names it (a stateless one would carry the session, client certificate
+    # included, encrypted: ~1 kB). A peer resumes with it all the same.
+    runner = await serve_cucm8(certs_base, port_offset)
+    port = 5061 + port_offset
+    events = []
+    async with trio.open_nursery() as nursery:
+        await runner.start_nodes(nursery, only=["CUCM8-Publisher"])
+        runner.nodes["CUCM8-Publisher"].on_event = lambda text, kind: events.append(text)
+        files = runner.ctx.pki.files("CUCM7-PUB.bbbburns.lab")
+        trust = runner.ctx.pki.trust_file("CUCM8-Publisher.bbbburns.lab")
+        ticket = tmp_path / "ticket.pem"
+        first = await _s_client_session(port, files, trust, "-sess_out", ticket, version="1.3")
+        again = await _s_client_session(port, files, trust, "-sess_in", ticket, version="1.3")
+        nursery.cancel_scope.cancel()
+    assert "New, TLSv1.3" in first, first
+    assert "Reused, TLSv1.3" in again, again
+    # the ticket s_client saved: a few dozen bytes (a stateless one here is ~1 kB)
+    done = await trio.run_process(["openssl", "sess_id", "-in", str(ticket), "-text", "-noout"],
+                                  capture_stdout=True, check=False)
+    text = done.stdout.decode(errors="replace")
+    dump = text.split("TLS session ticket:", 1)[1].strip().splitlines()
+    ticket_bytes = sum(len(line.split(" - ", 1)[1][:48].replace("-", " ").split())
+                       for line in dump if " - " in line)
+    assert 16 <= ticket_bytes <= 64, text
+    tls_lines = [e for e in events if "✓ TLS from" in e]
+    assert ["(resumed session)" in e for e in tls_lines] == [False, True], tls_lines
 
 
 async def test_a_resumed_session_is_judged_by_the_security_profile_too(certs_base, port_offset, tmp_path):

@@ -1,0 +1,58 @@
+"""What a ClientHello on the wire offers, read before OpenSSL processes it.
+
+A server decides one thing from it: whether this connection will be TLS 1.3, so that its
+NewSessionTickets can be *stateful* (see `TLSStream.do_handshake`). OpenSSL chooses the highest
+version both sides allow, and a TLS 1.3 client says so in its ``supported_versions`` extension
+(RFC 8446 §4.2.1); the legacy version field says 1.2 for every TLS 1.3 client.
+"""
+
+from __future__ import annotations
+
+__all__ = ["offers_tls13"]
+
+_HANDSHAKE = 22
+_CLIENT_HELLO = 1
+_SUPPORTED_VERSIONS = 43
+_TLS13 = b"\x03\x04"
+
+
+def offers_tls13(data: bytes) -> bool:
+    """True when ``data`` starts with a TLS record holding a ClientHello whose supported_versions
+    extension lists TLS 1.3. False for anything else — another record, a ClientHello without the
+    extension, or one not wholly inside the first record of ``data`` (a ClientHello split across
+    records or not yet received in full): the caller then keeps its default."""
+    n = len(data)
+    if n < 9 or data[0] != _HANDSHAKE or data[5] != _CLIENT_HELLO:
+        return False
+    end = min(n, 5 + int.from_bytes(data[3:5], "big"))         # this record's fragment
+    body_end = 9 + int.from_bytes(data[6:9], "big")             # the ClientHello's end
+    if body_end > end:
+        return False
+    i = 9 + 2 + 32                                              # legacy_version, random
+    if i >= body_end:
+        return False
+    i += 1 + data[i]                                            # legacy_session_id
+    if i + 2 > body_end:
+        return False
+    i += 2 + int.from_bytes(data[i:i + 2], "big")               # cipher_suites
+    if i >= body_end:
+        return False
+    i += 1 + data[i]                                            # legacy_compression_methods
+    if i + 2 > body_end:
+        return False
+    ext_end = min(body_end, i + 2 + int.from_bytes(data[i:i + 2], "big"))
+    i += 2
+    while i + 4 <= ext_end:
+        ext_type = int.from_bytes(data[i:i + 2], "big")
+        ext_len = int.from_bytes(data[i + 2:i + 4], "big")
+        i += 4
+        if ext_type == _SUPPORTED_VERSIONS:
+            if i >= ext_end:
+                return False
+            stop = min(i + 1 + data[i], i + ext_len, ext_end)
+            for j in range(i + 1, stop - 1, 2):
+                if data[j:j + 2] == _TLS13:
+                    return True
+            return False
+        i += ext_len
+    return False
