@@ -71,9 +71,11 @@ def lean_server_main(a) -> int:
 
     import trio
     from OpenSSL import SSL
+    from OpenSSL._util import lib as _lib
 
     from sipsim.tls.config import TLSConfig
     from sipsim.tls.context import build_context
+    from sipsim.tls.hello import offers_tls13
 
     certs = Path(a.certs)
     ctx = build_context(TLSConfig(cert_file=certs / "CUCM8-Publisher.bbbburns.lab.pem",
@@ -97,6 +99,7 @@ def lean_server_main(a) -> int:
     async def handle(sock) -> None:
         conn = SSL.Connection(ctx)
         conn.set_accept_state()
+        first = True
         try:
             while True:                      # the handshake
                 try:
@@ -108,6 +111,9 @@ def lean_server_main(a) -> int:
                 data = await receive(sock)
                 if not data:
                     return
+                if first and offers_tls13(data):    # stateful TLS 1.3 tickets, as sipsim's server
+                    _lib.SSL_set_options(conn._ssl, _lib.SSL_OP_NO_TICKET)
+                first = False
                 conn.bio_write(data)
             while data := await receive(sock):   # until the peer's close_notify, answered
                 conn.bio_write(data)
@@ -183,6 +189,7 @@ def openssl_alone(certs: Path, version: str, n: int = 300) -> float:
     callbacks; the server side's CPU time only. A reference for this machine at this moment (the
     figures above drift with it): what fraction of OpenSSL's own rate sipsim's server reaches."""
     from OpenSSL import SSL
+    from OpenSSL._util import lib as _lib
 
     from sipsim.tls.config import TLSConfig
     from sipsim.tls.context import build_context
@@ -215,6 +222,8 @@ def openssl_alone(certs: Path, version: str, n: int = 300) -> float:
         cl, sv = SSL.Connection(cctx), SSL.Connection(sctx)
         cl.set_connect_state()
         server_step(sv.set_accept_state)
+        if version == "1.3":          # stateful tickets, as sipsim's server issues them under TLS 1.3
+            _lib.SSL_set_options(sv._ssl, _lib.SSL_OP_NO_TICKET)
         for _ in range(4):
             try:
                 cl.do_handshake()
