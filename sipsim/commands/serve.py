@@ -121,6 +121,7 @@ def run(args) -> int:
         only = [NODE]
     observers = observers_from(args)
     runner.observers = observers
+    runner.server_transcripts = False   # serve writes no report: nobody reads the flights
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:

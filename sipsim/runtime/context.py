@@ -63,6 +63,8 @@ class LabContext:
         #: the TLS key log callback, only when someone asked for keys (--keylog, --capture)
         self.keylog = self.observers.keylog if self.observers else None
         self.connect_timeout = connect_timeout
+        #: inbound TLS connections keep a transcript (flights for reports); `sipsim serve` turns it off
+        self.server_transcripts = True
         self._contexts: dict[tuple, Any] = {}
         self._server_views: dict[tuple[str, int], ServerView] = {}
         self._server_events: dict[tuple[str, int], trio.Event] = {}

@@ -279,7 +279,7 @@ class NodeRuntime:
             tap = self.lab.wire_tap((*remote, *local), "server")
             tls = TLSStream(tcp, ctx, server_side=True, peer_check=peer_check, keylog=self.lab.keylog,
                             local=local, remote=remote, wire_tap=tap, local_name=self.node.name,
-                            peer_name=peer.name if peer else None,
+                            peer_name=peer.name if peer else None, transcript=self.lab.server_transcripts,
                             handshake_timeout=max(0.01, round(deadline - trio.current_time(), 2)))
             try:
                 await tls.do_handshake()

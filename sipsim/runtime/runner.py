@@ -43,6 +43,8 @@ class LabRunner:
         self.port_offset = port_offset
         self.observers = observers
         self.reuse_connections = True  # False: a new TLS connection per call (closed after it)
+        #: False: inbound connections keep no TLS transcript (`sipsim serve`, which writes no report)
+        self.server_transcripts = True
         self.pki = pki  # given: a single endpoint's own files; None: the lab's (made as needed)
         self.base = base
         self.on_call_done = on_call_done
@@ -79,6 +81,7 @@ class LabRunner:
         ``listen=False`` starts them without listeners (a caller that only places calls)."""
         pki = self.pki if self.pki is not None else prepare_pki(self.scenario, base=self.base)
         self.ctx = LabContext(self.scenario, pki, port_offset=self.port_offset, observers=self.observers)
+        self.ctx.server_transcripts = self.server_transcripts
         for node in self.scenario.nodes():
             if only is None or node.name in only:
                 rt = self.nodes[node.name] = NodeRuntime(node, self.ctx, listen=listen)

@@ -38,7 +38,7 @@ from .context import STREAMS, context_info, enable_keylog, register_stream
 from .errors import TLSFailure
 from .hello import offers_tls13
 from .record import ConnectionRecord
-from .transcript import RECEIVED, SENT, TranscriptBuilder, alert_snake, describe_bytes
+from .transcript import RECEIVED, SENT, CountsOnly, TranscriptBuilder, alert_snake, describe_bytes
 
 RECEIVE_SIZE = 65536
 WRITE_CHUNK = 256 * 1024
@@ -188,6 +188,17 @@ def _info_callback(ssl, where, ret):
             stream._on_info(ssl, where, ret)
 
 
+@_ffi.callback("void (*)(const SSL *, int, int)")
+def _alert_callback(ssl, where, ret):
+    # a server stream without a transcript: only alerts (failure reasons) reach Python
+    if where & _CB_ALERT:
+        ref = STREAMS.get(ssl)
+        if ref is not None:
+            stream = ref()
+            if stream is not None:
+                stream._on_info(ssl, where, ret)
+
+
 @_ffi.callback("int (*)(int, X509_STORE_CTX *)")
 def _verify_callback(ok, store_ctx):
     ssl = _lib.X509_STORE_CTX_get_ex_data(store_ctx, _lib.SSL_get_ex_data_X509_STORE_CTX_idx())
@@ -258,7 +269,9 @@ def _addr(addr) -> str:
 
 
 class TLSStream(trio.abc.Stream):
-    """A TLS connection over ``transport_stream`` (see the module docstring)."""
+    """A TLS connection over ``transport_stream`` (see the module docstring). ``transcript=False``
+    (server side only): keep no flights — ``record.transcript`` stays empty, failure reasons are
+    the same (``sipsim serve``, which writes no report)."""
 
     # no per-instance __dict__: thousands of idle connections (docs/performance.md)
     __slots__ = ("transport_stream", "context", "server_side", "peer_check", "keylog", "wire_tap", "_info",
@@ -285,6 +298,7 @@ class TLSStream(trio.abc.Stream):
         local_name: str | None = None,
         peer_name: str | None = None,
         server_name: str | None = None,
+        transcript: bool = True,
     ):
         self.transport_stream = transport_stream
         # A trio SocketStream is driven through its socket directly (the same errors as trio's
@@ -317,8 +331,12 @@ class TLSStream(trio.abc.Stream):
             self.record.local_chain = list(info.local_chain)
             if server_side:
                 self.record.ca_names = list(info.ca_names)
-        self._tx = TranscriptBuilder(_clock_since(self._t0))
-        self.record._tx = self._tx        # flights are named when the record's transcript is read
+        if transcript or not server_side:
+            self._tx = TranscriptBuilder(_clock_since(self._t0))
+            self.record._tx = self._tx    # flights are named when the record's transcript is read
+        else:
+            # nobody will read this server connection's flights: keep only what failure reasons use
+            self._tx = CountsOnly(_clock_since(self._t0))
 
         conn = SSL.Connection(context, None)
         ssl = self._ssl = conn._ssl
@@ -326,7 +344,7 @@ class TLSStream(trio.abc.Stream):
         _lib.SSL_set_mode(ssl, _MODE_RELEASE_BUFFERS)
         register_stream(ssl, self)
         # Our info callback at the C level (no pyOpenSSL wrapper per call, no closure per connection).
-        _lib.SSL_set_info_callback(ssl, _info_callback)
+        _lib.SSL_set_info_callback(ssl, _info_callback if transcript or not server_side else _alert_callback)
         if server_side:
             conn.set_accept_state()
         else:

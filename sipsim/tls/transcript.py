@@ -441,6 +441,55 @@ class TranscriptBuilder:
         return namer
 
 
+class CountsOnly(TranscriptBuilder):
+    """A builder that keeps no transcript, for connections whose flights nobody will read
+    (`sipsim serve`'s side of a connection: it writes no report). It keeps what failure reasons
+    need — bytes seen each way and the first bytes received (not TLS? plaintext SIP?) — and
+    none of the per-record and per-state work: flights are always empty."""
+
+    __slots__ = ()
+
+    def begin_call(self) -> None:
+        pass
+
+    def on_state_key(self, key, state: str) -> None:
+        pass
+
+    def on_alert(self, direction: str, level: int, desc: int) -> None:
+        pass
+
+    def on_wire(self, direction: str, data: bytes) -> None:
+        if not data:
+            return
+        d = self._sent if direction == SENT else self._received
+        if d.total == 0:
+            d.first_bytes = bytes(data[:64])
+            d.broken = not looks_like_tls(data)
+        elif len(d.first_bytes) < 64:
+            d.first_bytes = (d.first_bytes + bytes(data))[:64]
+        d.total += len(data)
+
+    def resolve_received(self, consumed: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+    def pack(self) -> None:
+        pass
+
+    @property
+    def flights(self) -> list[Flight]:
+        return []
+
+    @property
+    def truncated(self) -> bool:
+        return False
+
+    def seen(self, direction: str, name: str) -> bool:
+        return False
+
+
 def _same_message(queued: str, parsed: str) -> bool:
     """A name from OpenSSL's callback and one parsed from the wire mean the same message."""
     return queued == parsed or (parsed == "Hello Retry Request" and queued == "Server Hello")
