@@ -1,5 +1,6 @@
 """A running node against a real peer: `openssl s_client` with and without a client certificate."""
 
+import contextlib
 import shutil
 
 import pytest
@@ -126,23 +127,29 @@ async def _s_client_session(port, files, trust, *args, version="1.2"):
     return proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
 
 
-async def test_a_client_offering_its_ticket_or_its_session_id_resumes(certs_base, port_offset, tmp_path):
-    # sipsim's own client never resumes, but a node as server lets a peer resume (seed 003's CUCM
-    # sends a New Session Ticket): by ticket, or by session ID (OpenSSL's server session cache)
+@contextlib.asynccontextmanager
+async def _cucm8_for_cucm7_pub(certs_base, port_offset):
+    """seed-000's CUCM8-Publisher serving; yields (port, CUCM7-PUB's files, the trust file for
+    CUCM8, the node's event lines)."""
     runner = await serve_cucm8(certs_base, port_offset)
-    port = 5061 + port_offset
     events = []
     async with trio.open_nursery() as nursery:
         await runner.start_nodes(nursery, only=["CUCM8-Publisher"])
         runner.nodes["CUCM8-Publisher"].on_event = lambda text, kind: events.append(text)
-        files = runner.ctx.pki.files("CUCM7-PUB.bbbburns.lab")
-        trust = runner.ctx.pki.trust_file("CUCM8-Publisher.bbbburns.lab")
+        yield (5061 + port_offset, runner.ctx.pki.files("CUCM7-PUB.bbbburns.lab"),
+               runner.ctx.pki.trust_file("CUCM8-Publisher.bbbburns.lab"), events)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_client_offering_its_ticket_or_its_session_id_resumes(certs_base, port_offset, tmp_path):
+    # sipsim's own client never resumes, but a node as server lets a peer resume (seed 003's CUCM
+    # sends a New Session Ticket): by ticket, or by session ID (OpenSSL's server session cache)
+    async with _cucm8_for_cucm7_pub(certs_base, port_offset) as (port, files, trust, events):
         ticket, session_id = tmp_path / "ticket.pem", tmp_path / "session-id.pem"
         first = await _s_client_session(port, files, trust, "-sess_out", ticket)
         again = await _s_client_session(port, files, trust, "-sess_in", ticket)
         first_id = await _s_client_session(port, files, trust, "-no_ticket", "-sess_out", session_id)
         again_id = await _s_client_session(port, files, trust, "-no_ticket", "-sess_in", session_id)
-        nursery.cancel_scope.cancel()
     assert "New, TLSv1.2" in first and "TLS session ticket:" in first, first
     assert "Reused, TLSv1.2" in again, again
     assert "New, TLSv1.2" in first_id and "TLS session ticket:" not in first_id, first_id
@@ -156,18 +163,10 @@ async def test_a_tls13_client_resumes_with_a_ticket_that_names_the_session(certs
     # Under TLS 1.3 a node's tickets are stateful: the session stays in the node's session cache
     # and the ticket only names it (a stateless one would carry the session, client certificate
     # included, encrypted: ~1 kB). A peer resumes with it all the same.
-    runner = await serve_cucm8(certs_base, port_offset)
-    port = 5061 + port_offset
-    events = []
-    async with trio.open_nursery() as nursery:
-        await runner.start_nodes(nursery, only=["CUCM8-Publisher"])
-        runner.nodes["CUCM8-Publisher"].on_event = lambda text, kind: events.append(text)
-        files = runner.ctx.pki.files("CUCM7-PUB.bbbburns.lab")
-        trust = runner.ctx.pki.trust_file("CUCM8-Publisher.bbbburns.lab")
+    async with _cucm8_for_cucm7_pub(certs_base, port_offset) as (port, files, trust, events):
         ticket = tmp_path / "ticket.pem"
         first = await _s_client_session(port, files, trust, "-sess_out", ticket, version="1.3")
         again = await _s_client_session(port, files, trust, "-sess_in", ticket, version="1.3")
-        nursery.cancel_scope.cancel()
     assert "New, TLSv1.3" in first, first
     assert "Reused, TLSv1.3" in again, again
     # the ticket s_client saved: a few dozen bytes (a stateless one here is ~1 kB)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import trio
 import trio.testing
 
+import pytest
+
 from sipsim.tls import TLSConfig, TLSFailure, TLSStream, build_context
 
 
@@ -87,3 +89,18 @@ async def handshake(client_cfg: TLSConfig, server_cfg: TLSConfig, *, tcp=False, 
 
 def transcript(record) -> list[tuple[str, list[str]]]:
     return [(f.direction, list(f.messages)) for f in record.transcript]
+
+
+async def server_against_raw_peer(lab, peer_bytes: bytes | None, *, close=True, timeout=None, **kw):
+    """lab.b's server stream handshaking with a peer that sends ``peer_bytes`` (then closes, unless
+    told not to): the stream and the TLSFailure it raised."""
+    ctx = build_context(cfg_for(lab.b, trust=[lab.a.trust]), server_side=True)
+    client_t, server_t = trio.testing.memory_stream_pair()
+    s = TLSStream(server_t, ctx, server_side=True, remote=("10.0.0.9", 33135), handshake_timeout=timeout, **kw)
+    if peer_bytes is not None:
+        await client_t.send_all(peer_bytes)
+    if close:
+        await client_t.aclose()
+    with pytest.raises(TLSFailure) as info:
+        await s.do_handshake()
+    return s, info.value

@@ -3,11 +3,8 @@ same reason, detail and alerts as one with it, and still completes a good handsh
 
 import pytest
 import trio
-import trio.testing
 
-from sipsim.tls import TLSFailure, TLSStream, build_context
-
-from .helpers import cfg_for, handshake
+from .helpers import cfg_for, handshake, server_against_raw_peer
 
 SAME = ("reason", "detail", "alert_sent", "alert_received", "verify_errors", "version", "cipher",
         "peer_subject_ok")
@@ -47,17 +44,7 @@ async def test_the_server_judges_the_same_without_its_transcript(lab, case):
 
 
 async def _raw(lab, data: bytes | None, *, transcript: bool, close=True, timeout=None):
-    ctx = build_context(cfg_for(lab.b, trust=[lab.a.trust]), server_side=True)
-    client_t, server_t = trio.testing.memory_stream_pair()
-    s = TLSStream(server_t, ctx, server_side=True, remote=("10.0.0.9", 33135), handshake_timeout=timeout,
-                  transcript=transcript)
-    if data is not None:
-        await client_t.send_all(data)
-    if close:
-        await client_t.aclose()
-    with pytest.raises(TLSFailure) as info:
-        await s.do_handshake()
-    return info.value
+    return (await server_against_raw_peer(lab, data, close=close, timeout=timeout, transcript=transcript))[1]
 
 
 @pytest.mark.parametrize("data", [b"OPTIONS sip:10.0.0.1:5061 SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.9:33135\r\n\r\n",

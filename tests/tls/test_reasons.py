@@ -8,7 +8,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from sipsim.tls import TLSConfig, TLSFailure, TLSStream, build_context
 
 from .certs import self_signed
-from .helpers import cfg_for, handshake, transcript
+from .helpers import cfg_for, handshake, server_against_raw_peer, transcript
 
 TRANSPORTS = [pytest.param(False, id="memory"), pytest.param(True, id="tcp")]
 
@@ -225,21 +225,8 @@ async def test_tls10_aes128_sha_transcript_matches_seed_003(lab, tcp):
 
 
 # ---------------------------------------------------------------------------- broken peers
-async def _server_against_raw_peer(lab, peer_bytes: bytes | None, *, close=True, timeout=None):
-    ctx = build_context(cfg_for(lab.b, trust=[lab.a.trust]), server_side=True)
-    client_t, server_t = trio.testing.memory_stream_pair()
-    s = TLSStream(server_t, ctx, server_side=True, remote=("10.0.0.9", 33135), handshake_timeout=timeout)
-    if peer_bytes is not None:
-        await client_t.send_all(peer_bytes)
-    if close:
-        await client_t.aclose()
-    with pytest.raises(TLSFailure) as info:
-        await s.do_handshake()
-    return s, info.value
-
-
 async def test_plaintext_sip_on_tls_port(lab):
-    s, failure = await _server_against_raw_peer(
+    s, failure = await server_against_raw_peer(
         lab, b"OPTIONS sip:10.0.0.1:5061 SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.9:33135\r\n\r\n")
     assert failure.reason == "tls_handshake_failed"
     assert failure.detail.startswith("The peer did not speak TLS: 10.0.0.9:33135 sent \"OPTIONS sip:")
@@ -248,7 +235,7 @@ async def test_plaintext_sip_on_tls_port(lab):
 
 
 async def test_garbage_bytes(lab):
-    s, failure = await _server_against_raw_peer(lab, bytes(range(200, 256)) * 3)
+    s, failure = await server_against_raw_peer(lab, bytes(range(200, 256)) * 3)
     assert failure.reason == "tls_handshake_failed"
     assert "did not speak TLS" in failure.detail and "c8 c9 ca" in failure.detail
 
@@ -272,7 +259,7 @@ async def test_client_gets_plaintext_answer(lab):
 
 
 async def test_peer_closes_during_handshake(lab):
-    s, failure = await _server_against_raw_peer(lab, None)
+    s, failure = await server_against_raw_peer(lab, None)
     assert failure.reason == "tls_handshake_failed"
     assert "closed the connection during the TLS handshake" in failure.detail
 
@@ -296,7 +283,7 @@ async def test_peer_closes_after_client_hello(lab):
 
 
 async def test_handshake_timeout_with_silent_peer(lab, autojump_clock):
-    s, failure = await _server_against_raw_peer(lab, None, close=False, timeout=7.5)
+    s, failure = await server_against_raw_peer(lab, None, close=False, timeout=7.5)
     assert failure.reason == "timeout"
     assert "did not finish within 7.5 s" in failure.detail and "sent nothing" in failure.detail
     assert s.record.reason == "timeout"
