@@ -16,18 +16,25 @@ _SUPPORTED_VERSIONS = 43
 _TLS13 = b"\x03\x04"
 
 
-def offers_tls13(data: bytes) -> bool:
-    """True when ``data`` starts with a TLS record holding a ClientHello whose supported_versions
-    extension lists TLS 1.3. False for anything else — another record, a ClientHello without the
-    extension, or one not wholly inside the first record of ``data`` (a ClientHello split across
-    records or not yet received in full): the caller then keeps its default."""
+def offers_tls13(data: bytes) -> bool | None:
+    """Whether ``data``, the first bytes a client sent, is a ClientHello whose supported_versions
+    extension lists TLS 1.3: True or False once the whole ClientHello is in ``data``; None while
+    it is not yet (a ClientHello larger than a TCP segment arrives in pieces: read more). False as
+    soon as the bytes cannot be one in a single record (another record type, a ClientHello split
+    across records): the caller then keeps its default."""
     n = len(data)
-    if n < 9 or data[0] != _HANDSHAKE or data[5] != _CLIENT_HELLO:
+    if n == 0:
+        return None
+    if data[0] != _HANDSHAKE or (n > 5 and data[5] != _CLIENT_HELLO):
         return False
-    end = min(n, 5 + int.from_bytes(data[3:5], "big"))         # this record's fragment
-    body_end = 9 + int.from_bytes(data[6:9], "big")             # the ClientHello's end
-    if body_end > end:
+    if n < 9:
+        return None
+    record_end = 5 + int.from_bytes(data[3:5], "big")
+    body_end = 9 + int.from_bytes(data[6:9], "big")          # the ClientHello's end
+    if body_end > record_end:
         return False
+    if n < body_end:
+        return None
     i = 9 + 2 + 32                                              # legacy_version, random
     if i >= body_end:
         return False

@@ -710,7 +710,9 @@ class TLSStream(trio.abc.Stream):
                         # a server has nothing to say before the ClientHello: receive first
                         # (not an OpenSSL call that can only answer "want read")
                         await self._receive_once(0)
-                        self._choose_ticket_kind()
+                        info = self._info
+                        if info is not None and info.cfg.max_version == "1.3":
+                            await self._choose_ticket_kind()
                     await self._retry(self._ssl_do_handshake)
                 if scope.cancelled_caught:
                     self._state = _State.BROKEN
@@ -737,7 +739,7 @@ class TLSStream(trio.abc.Stream):
             if self._handshake_event is not None:
                 self._handshake_event.set()
 
-    def _choose_ticket_kind(self) -> None:
+    async def _choose_ticket_kind(self) -> None:
         """A server about to answer a TLS 1.3 ClientHello issues *stateful* NewSessionTickets: the
         session stays in this context's session cache and the ticket names it (OpenSSL's
         SSL_OP_NO_TICKET under TLS 1.3). A stateless ticket carries the whole session encrypted —
@@ -745,15 +747,17 @@ class TLSStream(trio.abc.Stream):
         again for each of its two tickets (~90 µs of a ~1.1 ms handshake; 2 kB more on the wire).
         The peer sees the same messages and resumes the same way. Under TLS 1.2 the option would
         mean no ticket at all (seed 003's CUCM sends one), so it is set only when the ClientHello
-        offers 1.3 — before OpenSSL reads it, which is also when it decides how to look a
-        presented ticket up."""
-        info = self._info
-        if info is None or info.cfg.max_version != "1.3":
-            return
+        offers 1.3 — before OpenSSL reads it, which is also when OpenSSL decides how to look a
+        presented ticket up; so a ClientHello that arrives in pieces is read whole first."""
         into = self._conn._into_ssl
         pp = _ffi.new("char **")
-        n = _lib.BIO_get_mem_data(into, pp)
-        if n > 0 and offers_tls13(_ffi.buffer(pp[0], n)[:]):
+        for _ in range(32):        # a peer trickling its hello byte by byte gets stateless tickets
+            n = _lib.BIO_get_mem_data(into, pp)
+            verdict = offers_tls13(_ffi.buffer(pp[0], n)[:] if n > 0 else b"")
+            if verdict is not None or self._eof:
+                break
+            await self._receive_once(self._recv_count)
+        if verdict:
             _lib.SSL_set_options(self._ssl, _OP_NO_TICKET)
 
     async def _ensure_handshake(self) -> None:
