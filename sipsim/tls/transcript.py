@@ -250,6 +250,16 @@ class _Splitter:
         self.broken = False        # not TLS (or garbage): stop parsing
         self.first_bytes = b""
 
+    def count(self, data) -> None:
+        """Count ``data`` and keep the first 64 bytes seen (what failure reasons quote)."""
+        if self.total == 0:
+            self.first_bytes = bytes(data[:64])
+            if not looks_like_tls(data):
+                self.broken = True
+        elif len(self.first_bytes) < 64:
+            self.first_bytes = (self.first_bytes + bytes(data))[:64]
+        self.total += len(data)
+
     def split(self, data) -> list:
         """Record facts ``(ctype, end, encrypted, names | None)`` completed by ``data`` (and
         `_MALFORMED` last if the stream stops being TLS)."""
@@ -367,18 +377,12 @@ class TranscriptBuilder:
             return
         d = self._sent if direction == SENT else self._received
         n = len(data)
-        if d.total == 0:
-            d.first_bytes = bytes(data[:64])
-            if not looks_like_tls(data):
-                d.broken = True
-        elif len(d.first_bytes) < 64:
-            d.first_bytes = (d.first_bytes + bytes(data))[:64]
+        d.count(data)
         if direction != self._last_dir:
             self._last_dir = direction
             t = self._clock()
         else:
             t = None
-        d.total += n
         log = self._log
         if d.broken:
             log.append((direction, n, t, "Not TLS: " + describe_bytes(d.first_bytes)))
@@ -459,15 +463,8 @@ class CountsOnly(TranscriptBuilder):
         pass
 
     def on_wire(self, direction: str, data: bytes) -> None:
-        if not data:
-            return
-        d = self._sent if direction == SENT else self._received
-        if d.total == 0:
-            d.first_bytes = bytes(data[:64])
-            d.broken = not looks_like_tls(data)
-        elif len(d.first_bytes) < 64:
-            d.first_bytes = (d.first_bytes + bytes(data))[:64]
-        d.total += len(data)
+        if data:
+            (self._sent if direction == SENT else self._received).count(data)
 
     def resolve_received(self, consumed: int) -> None:
         pass
